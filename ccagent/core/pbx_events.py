@@ -1,0 +1,279 @@
+"""The one normalized PBX event model (SPEC R-PBX-3).
+
+Both adapters (``ccagent.pbx.ami`` and ``ccagent.pbx.esl``) translate their raw
+protocol messages into these frozen dataclasses; everything above the adapters
+(leg engine, dialer, cards, reports) sees only these.  The model is
+channel-centric because both PBXs are: a channel is one party's connection to
+the switch, identified by the PBX's own unique id (Asterisk ``Uniqueid``,
+FreeSWITCH ``Unique-ID``).  ``call`` is the PBX's grouping of channels into one
+call (Asterisk ``Linkedid``; FreeSWITCH: the Unique-ID of the call's first
+channel, resolved by the ESL translator from Other-Leg / bridge linkage).
+
+Every event carries ``ts``: the PBX's own timestamp (epoch seconds).  Durations
+are always computed from these, never from the daemon's clock (STYLE lesson 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class PartyKind(StrEnum):
+    """What sits at the far end of a channel, as far as the translator can tell."""
+
+    EXTENSION = "extension"  # an employee's phone (PJSIP/101, sofia/internal/101@)
+    EXTERNAL = "external"  # a trunk / customer
+    LOCAL = "local"  # Asterisk Local/ half or FreeSWITCH loopback
+    OTHER = "other"
+
+
+class DialStatus(StrEnum):
+    ANSWER = "ANSWER"
+    BUSY = "BUSY"
+    NOANSWER = "NOANSWER"
+    CANCEL = "CANCEL"
+    CONGESTION = "CONGESTION"
+    CHANUNAVAIL = "CHANUNAVAIL"
+    OTHER = "OTHER"
+
+
+@dataclass(frozen=True, slots=True)
+class PbxEvent:
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEvent(PbxEvent):
+    """An event about one channel; ``call`` is the PBX call grouping (Linkedid)."""
+
+    channel: str
+    call: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCreated(ChannelEvent):
+    name: str  # PBX channel name, e.g. PJSIP/101-00000001
+    party: PartyKind
+    extension: str | None  # employee extension when party is EXTENSION
+    caller_num: str | None
+    caller_name: str | None
+    exten: str | None  # the number dialled / dialplan extension at creation
+    context: str | None
+    originated: bool  # created by the PBX on request (Originate / originate), not by an incoming INVITE
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdChanged(ChannelEvent):
+    caller_num: str | None
+    caller_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRinging(ChannelEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAnswered(ChannelEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HangupRequested(ChannelEvent):
+    """First request to end a channel: the end of its party's segment (R-LEG-4)."""
+
+    cause: int | None
+    by_ami: bool = False  # requested by a manager action (AMI Hangup / uuid_kill)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHangup(ChannelEvent):
+    cause: int
+    cause_text: str = ""
+    reconciled: bool = False  # synthesized by reconciliation, not reported by the PBX
+
+
+@dataclass(frozen=True, slots=True)
+class DialBegin(ChannelEvent):
+    """``channel`` dials ``dest``; ``channel`` is "" for an originate with no source."""
+
+    dest: str
+    dial_string: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DialEnd(ChannelEvent):
+    dest: str
+    status: DialStatus
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeEnter(ChannelEvent):
+    bridge: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeLeave(ChannelEvent):
+    bridge: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPair(ChannelEvent):
+    """Two halves of one Local/loopback channel (``channel`` = ;1, ``other`` = ;2)."""
+
+    other: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppStarted(ChannelEvent):
+    """A dialplan application began on the channel (Queue, ChanSpy, Playback, eavesdrop...)."""
+
+    app: str
+    data: str
+    context: str | None = None
+    exten: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VariableSet(ChannelEvent):
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf(ChannelEvent):
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hold(ChannelEvent):
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UserEvent(ChannelEvent):
+    """A dialplan-reported result (Asterisk UserEvent / FreeSWITCH CUSTOM event)."""
+
+    name: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QueueJoin(ChannelEvent):
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLeave(ChannelEvent):
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAgentCalled(ChannelEvent):
+    """The queue rings a member: ``channel`` = the waiting caller, ``member`` = the member's channel."""
+
+    queue: str
+    member: str
+    extension: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAgentConnect(ChannelEvent):
+    queue: str
+    member: str
+    extension: str | None
+    hold_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAgentNoAnswer(ChannelEvent):
+    queue: str
+    member: str
+    extension: str | None
+    ring_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAbandon(ChannelEvent):
+    """The caller left the queue unserved (hang-up or the queue's own timeout)."""
+
+    queue: str
+    hold_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer(ChannelEvent):
+    """A transfer reported by the PBX; ``channel`` = the transferee (customer)."""
+
+    kind: str  # "blind" | "attended"
+    transferer: str
+    target_exten: str | None = None
+    target_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpyStarted(ChannelEvent):
+    """``channel`` (the supervisor) starts listening to ``spyee``."""
+
+    spyee: str
+    mode: str  # "listen" | "whisper" | "barge"
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateResult(PbxEvent):
+    """Outcome of an asynchronous originate request, correlated by ``request_id``."""
+
+    request_id: str
+    channel: str | None
+    success: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus(PbxEvent):
+    """Queue membership / pause state of an agent as the PBX reports it."""
+
+    extension: str
+    queue: str | None
+    action: str  # "login" | "logout" | "pause" | "unpause"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSnapshotItem:
+    channel: str
+    call: str
+    name: str
+    party: PartyKind
+    extension: str | None
+    caller_num: str | None
+    caller_name: str | None
+    exten: str | None
+    up: bool
+    started_ts: float | None = None  # when the PBX created it, if known
+    bridged_with: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelsSnapshot(PbxEvent):
+    """The PBX's list of live channels (CoreShowChannels / show channels), R-PBX-5.
+
+    ``complete`` is False when the listing was cut short; reconciliation then
+    closes nothing.
+    """
+
+    channels: tuple[ChannelSnapshotItem, ...] = field(default_factory=tuple)
+    complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost(PbxEvent):
+    """The daemon lost its PBX connection (or a capture file ended)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected(PbxEvent):
+    """A (re)connection was established; a ChannelsSnapshot follows."""
+
+    pbx_version: str | None = None
