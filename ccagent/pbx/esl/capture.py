@@ -1,0 +1,62 @@
+"""Reading raw ESL captures (the traces' ``esl.log`` / ``esl.reconnect.log``), SPEC R-PBX-4, R-PBX-6.
+
+A capture is the exact byte stream one ESL connection received.  Several files
+are successive connections (13-esl-reconnect): callers iterate them in order
+and treat the end of each file as a lost connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ccagent.pbx.esl.parser import EslFrame, EslParser
+
+__all__ = ["capture_files", "detect_format", "iter_capture_events", "iter_esl_capture"]
+
+_CHUNK = 256 * 1024
+
+
+def iter_esl_capture(
+    path: str | Path, *, chunk: int = _CHUNK, parser: EslParser | None = None
+) -> Iterator[EslFrame]:
+    """Every frame of one capture file, in order; damaged frames are yielded with ``malformed=True``."""
+    p = parser or EslParser()
+    with open(path, "rb") as fh:
+        while True:
+            data = fh.read(chunk)
+            if not data:
+                break
+            yield from p.feed(data)
+    yield from p.feed_eof()
+
+
+def iter_capture_events(path: str | Path) -> Iterator[dict[str, str]]:
+    """Only the events (plain or JSON, already flattened) of one capture file."""
+    for frame in iter_esl_capture(path):
+        if frame.event is not None:
+            yield frame.event
+
+
+def capture_files(folder: str | Path) -> list[Path]:
+    """A trace folder's capture files in connection order (``esl.log`` then ``esl.reconnect.log``)."""
+    base = Path(folder)
+    files = [base / "esl.log"]
+    files += sorted(p for p in base.glob("esl.*.log") if p.name != "esl.log")
+    return [f for f in files if f.exists()]
+
+
+def detect_format(path: str | Path, sniff: int = 64 * 1024) -> str:
+    """``"esl"`` when the file looks like an ESL byte stream, else ``"unknown"`` (ingest picks a reader)."""
+    with open(path, "rb") as fh:
+        head = fh.read(sniff)
+    if b"Content-Type: auth/request" in head or b"Content-Type: text/event-" in head:
+        return "esl"
+    return "unknown"
+
+
+def iter_files_frames(paths: Iterable[str | Path]) -> Iterator[tuple[int, EslFrame | None]]:
+    """Frames of several captures; ``(index, None)`` marks the end of connection ``index``."""
+    for i, path in enumerate(paths):
+        yield from ((i, f) for f in iter_esl_capture(path))
+        yield i, None
