@@ -218,6 +218,7 @@ class SpyStarted(ChannelEvent):
 
     spyee: str
     mode: str  # "listen" | "whisper" | "barge"
+    spyee_extension: str | None = None  # the spied employee (the spyee's channel is another call)
 
 
 @dataclass(frozen=True, slots=True)

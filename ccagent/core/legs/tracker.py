@@ -1,0 +1,193 @@
+"""Route normalized events to calls and finish calls (SPEC R-LEG-1, R-PBX-5).
+
+``CallTracker.apply(event)`` is the single entry point of the leg engine for
+both PBXs.  It keeps the events of every open call; when the last channel of a
+call hangs up, the call is folded (``fold.fold_call``) and returned.  The
+tracker never reads a clock: reconciliation closes vanished channels at the
+snapshot's timestamp, which the adapter supplies.
+
+Idempotency: a finished call id is remembered (bounded), so late or replayed
+events for it are dropped instead of producing a second, partial record.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ccagent.core import pbx_events as ev
+from ccagent.core.legs.fold import fold_call
+from ccagent.core.legs.model import CallRecord
+
+_FINISHED_MEMORY = 50_000
+
+
+@dataclass(slots=True)
+class OpenCall:
+    call_id: str
+    events: list[ev.PbxEvent] = field(default_factory=list)
+    live: set[str] = field(default_factory=set)
+    ended: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one applied event produced: finished calls and agent status changes."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+    agent_statuses: list[ev.AgentStatus] = field(default_factory=list)
+    originate_results: list[ev.OriginateResult] = field(default_factory=list)
+    dropped: int = 0  # events for calls already finished (late / replayed)
+
+
+class CallTracker:
+    def __init__(self, *, pbx: str, project_variable: str = "CCAGENT_PROJECT") -> None:
+        self.pbx = pbx
+        self.project_variable = project_variable
+        self.calls: dict[str, OpenCall] = {}
+        self._chan_call: dict[str, str] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._dead_channels: OrderedDict[str, None] = OrderedDict()
+
+    # -- queries ---------------------------------------------------------------------
+    def open_call_ids(self) -> list[str]:
+        return list(self.calls)
+
+    def events_of(self, call_id: str) -> list[ev.PbxEvent]:
+        call = self.calls.get(call_id)
+        return list(call.events) if call else []
+
+    def is_finished(self, call_id: str) -> bool:
+        return call_id in self._finished
+
+    # -- restoring from the journal --------------------------------------------------------
+    def restore(self, call_id: str, events: Iterable[ev.PbxEvent]) -> None:
+        """Re-open a call from journaled events after a daemon restart."""
+        for e in events:
+            self._route(e, journal_only=True)
+
+    def mark_finished(self, call_ids: Iterable[str]) -> None:
+        for cid in call_ids:
+            self._remember_finished(cid)
+
+    # -- the engine ------------------------------------------------------------------------
+    def apply(self, e: ev.PbxEvent) -> Outcome:
+        out = Outcome()
+        match e:
+            case ev.ChannelsSnapshot():
+                out.calls.extend(self._reconcile(e))
+            case ev.AgentStatus():
+                out.agent_statuses.append(e)
+            case ev.OriginateResult():
+                out.originate_results.append(e)
+                if e.channel and e.channel in self._chan_call:
+                    self._route(e, call_id=self._chan_call[e.channel])
+            case ev.ChannelEvent():
+                finished = self._route(e)
+                if finished is None:
+                    out.dropped += 1
+                elif finished:
+                    out.calls.extend(finished)
+            case _:
+                pass
+        return out
+
+    def _call_for(self, e: ev.ChannelEvent) -> str:
+        known = self._chan_call.get(e.channel)
+        if known is not None:
+            return known
+        # An originate's DialBegin has no source channel: use the destination's call.
+        if isinstance(e, ev.DialBegin) and (known := self._chan_call.get(e.dest)) is not None:
+            return known
+        return e.call
+
+    def _route(
+        self, e: ev.PbxEvent, *, call_id: str | None = None, journal_only: bool = False
+    ) -> list[CallRecord] | None:
+        assert isinstance(e, ev.ChannelEvent) or call_id is not None
+        cid = call_id if call_id is not None else self._call_for(e)  # type: ignore[arg-type]
+        if cid in self._finished:
+            return None
+        call = self.calls.get(cid)
+        if call is None:
+            if isinstance(e, ev.ChannelEvent) and e.channel in self._dead_channels:
+                return None
+            call = self.calls[cid] = OpenCall(call_id=cid)
+        call.events.append(e)
+        for uid in _channels_of(e):
+            if uid and uid not in call.ended and uid not in self._dead_channels and uid not in call.live:
+                call.live.add(uid)
+                self._chan_call[uid] = cid
+        if isinstance(e, ev.ChannelHangup):
+            call.live.discard(e.channel)
+            call.ended.add(e.channel)
+            self._forget_channel(e.channel)
+            if not call.live and not journal_only:
+                return self._finish(call)
+        return []
+
+    def _forget_channel(self, uid: str) -> None:
+        self._chan_call.pop(uid, None)
+        self._dead_channels[uid] = None
+        if len(self._dead_channels) > _FINISHED_MEMORY:
+            self._dead_channels.popitem(last=False)
+
+    def _remember_finished(self, cid: str) -> None:
+        self._finished[cid] = None
+        if len(self._finished) > _FINISHED_MEMORY:
+            self._finished.popitem(last=False)
+
+    def _finish(self, call: OpenCall) -> list[CallRecord]:
+        self.calls.pop(call.call_id, None)
+        self._remember_finished(call.call_id)
+        for uid in call.live:
+            self._forget_channel(uid)
+        rec = fold_call(call.call_id, call.events, pbx=self.pbx, project_variable=self.project_variable)
+        return [rec] if rec is not None else []
+
+    # -- reconciliation (R-PBX-5) ---------------------------------------------------------------
+    def _reconcile(self, snap: ev.ChannelsSnapshot) -> list[CallRecord]:
+        """Close channels the PBX no longer has; adopt live ones we never saw."""
+        listed = {item.channel: item for item in snap.channels}
+        done: list[CallRecord] = []
+        for item in snap.channels:
+            if not item.call or item.channel in self._chan_call or item.channel in self._dead_channels:
+                continue
+            if item.call in self._finished:
+                continue
+            created = ev.ChannelCreated(
+                ts=item.started_ts if item.started_ts is not None else snap.ts,
+                channel=item.channel, call=item.call, name=item.name, party=item.party,
+                extension=item.extension, caller_num=item.caller_num, caller_name=item.caller_name,
+                exten=item.exten, context=None, originated=False,
+            )
+            self._route(created)
+            if item.up:
+                self._route(ev.ChannelAnswered(ts=snap.ts, channel=item.channel, call=item.call))
+        if not snap.complete:
+            return done
+        for call in list(self.calls.values()):
+            for uid in sorted(call.live - listed.keys()):
+                result = self._route(
+                    ev.ChannelHangup(ts=snap.ts, channel=uid, call=call.call_id, cause=0,
+                                     cause_text="reconciled", reconciled=True)
+                )
+                if result:
+                    done.extend(result)
+        return done
+
+
+def _channels_of(e: ev.PbxEvent) -> tuple[str, ...]:
+    """Channels an event proves alive (and so belonging to its call)."""
+    match e:
+        case ev.DialBegin():
+            return (e.channel, e.dest)
+        case ev.LocalPair():
+            return (e.channel, e.other)
+        case ev.QueueAgentCalled() | ev.QueueAgentConnect():
+            return (e.channel, e.member)
+        case ev.ChannelEvent():
+            return (e.channel,)
+        case _:
+            return ()

@@ -1,0 +1,551 @@
+"""Asterisk AMI message -> normalized PBX events (SPEC R-PBX-1, R-PBX-3).
+
+Pure and synchronous: no sockets, no clock.  The only state kept is what the
+AMI protocol itself spreads over several messages: ChanSpy options (given in
+the Originate / Newexten, needed at ChanSpyStart) and the CoreShowChannel
+list being collected for a reconciliation snapshot.
+
+Dispatch is a table keyed by the ``Event`` header (STYLE lesson 5); events we
+do not need (DeviceStateChange, RTCPSent, most VarSets...) cost one dict
+lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from ccagent.core import pbx_events as ev
+from ccagent.core.pbx_events import DialStatus, PartyKind
+
+Msg = Mapping[str, str]
+
+UNKNOWN = {"", "<unknown>", "<none>"}
+
+# Variables worth a VariableSet event besides the configured project variable.
+DEFAULT_RESULT_VARIABLES = frozenset(
+    {"QUEUESTATUS", "AMDSTATUS", "AMDCAUSE", "ROBOT_RESULT", "READSTATUS", "CCAGENT_ATTEMPT"}
+)
+
+# Dialplan applications the leg engine cares about (Newexten -> AppStarted).
+INTERESTING_APPS = frozenset(
+    {"Queue", "ChanSpy", "ExtenSpy", "Playback", "Read", "AMD", "AGI", "BackGround", "Hangup", "Dial"}
+)
+
+_DIAL_STATUS = {s.value: s for s in DialStatus}
+
+# Headers every channel-carrying event has; a UserEvent's own fields are the rest.
+_CHANNEL_HEADERS = frozenset(
+    {
+        "Event", "Privilege", "Timestamp", "Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum",
+        "CallerIDName", "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context",
+        "Exten", "Priority", "Uniqueid", "Linkedid", "UserEvent", "SystemName",
+    }
+)
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return None if value in UNKNOWN else value
+
+
+def _int(value: str | None, default: int = 0) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def spy_mode(options: str) -> str:
+    """ChanSpy options -> supervisor mode (B = barge, w = whisper, else listen)."""
+    if "B" in options:
+        return "barge"
+    if "w" in options:
+        return "whisper"
+    return "listen"
+
+
+class AmiTranslator:
+    """Turns raw AMI messages into :mod:`ccagent.core.pbx_events`.
+
+    ``extension_pattern`` tells an employee's phone endpoint (``PJSIP/101``)
+    from a trunk (``PJSIP/customers``); it is matched against the endpoint
+    part of the channel name.
+    """
+
+    def __init__(
+        self,
+        project_variable: str = "CCAGENT_PROJECT",
+        extension_pattern: str = r"^\d{2,6}$",
+        result_variables: frozenset[str] = DEFAULT_RESULT_VARIABLES,
+    ) -> None:
+        self.project_variable = project_variable
+        self._ext_re = re.compile(extension_pattern)
+        self._variables = frozenset(result_variables | {project_variable})
+        self._spy_options: dict[str, str] = {}  # spyer Uniqueid -> ChanSpy options
+        self._snapshot_items: dict[str, list[ev.ChannelSnapshotItem]] = {}
+        self._created_during_list: set[str] = set()
+        self._listing = 0
+        self.last_ts = 0.0
+        self._dispatch: dict[str, Callable[[Msg, float], list[ev.PbxEvent]]] = {
+            "Newchannel": self._newchannel,
+            "NewCallerid": self._newcallerid,
+            "Newstate": self._newstate,
+            "HangupRequest": self._hangup_request,
+            "SoftHangupRequest": self._hangup_request,
+            "Hangup": self._hangup,
+            "DialBegin": self._dial_begin,
+            "DialEnd": self._dial_end,
+            "BridgeEnter": self._bridge_enter,
+            "BridgeLeave": self._bridge_leave,
+            "LocalBridge": self._local_bridge,
+            "Newexten": self._newexten,
+            "VarSet": self._varset,
+            "UserEvent": self._user_event,
+            "DTMFEnd": self._dtmf,
+            "Hold": self._hold,
+            "Unhold": self._hold,
+            "QueueCallerJoin": self._queue_join,
+            "QueueCallerLeave": self._queue_leave,
+            "AgentCalled": self._agent_called,
+            "AgentConnect": self._agent_connect,
+            "AgentRingNoAnswer": self._agent_noanswer,
+            "QueueCallerAbandon": self._queue_abandon,
+            "BlindTransfer": self._blind_transfer,
+            "AttendedTransfer": self._attended_transfer,
+            "ChanSpyStart": self._chanspy_start,
+            "OriginateResponse": self._originate_response,
+            "QueueMemberAdded": self._member_added,
+            "QueueMemberRemoved": self._member_removed,
+            "QueueMemberPause": self._member_pause,
+            "CoreShowChannel": self._core_show_channel,
+            "CoreShowChannelsComplete": self._core_show_complete,
+        }
+
+    # -- public -----------------------------------------------------------
+    def translate(self, msg: Msg, now: float | None = None) -> list[ev.PbxEvent]:
+        """Translate one AMI message; ``now`` stamps snapshots (list items carry no Timestamp).
+
+        Raises ``KeyError``/``ValueError`` on a message missing what its type
+        requires: the caller logs it with its ids, counts it and skips it
+        (R-SAFE-1).
+        """
+        name = msg.get("Event")
+        if name is None:
+            if msg.get("EventList") == "start" and msg.get("Response") == "Success":
+                # A list (CoreShowChannels) begins: channels created from now on
+                # are live even if the list, taken earlier, misses them.
+                self._listing += 1
+                self._snapshot_items.setdefault(msg.get("ActionID", ""), [])
+            return []
+        ts_text = msg.get("Timestamp")
+        if ts_text:
+            ts = float(ts_text)
+            if ts > self.last_ts:
+                self.last_ts = ts
+        else:
+            ts = now if now is not None else self.last_ts
+        handler = self._dispatch.get(name)
+        if handler is None:
+            return []
+        return handler(msg, ts)
+
+    def party_of(self, channel_name: str) -> tuple[PartyKind, str | None]:
+        """``PJSIP/101-0000001f`` -> (EXTENSION, "101"); trunks are EXTERNAL."""
+        tech, _, rest = channel_name.partition("/")
+        if tech == "Local":
+            return PartyKind.LOCAL, None
+        if not rest:
+            return PartyKind.OTHER, None
+        endpoint = rest.rsplit("-", 1)[0] if "-" in rest else rest
+        if self._ext_re.match(endpoint):
+            return PartyKind.EXTENSION, endpoint
+        return PartyKind.EXTERNAL, None
+
+    def _interface_extension(self, interface: str | None) -> str | None:
+        if not interface:
+            return None
+        party, ext = self.party_of(interface if "-" in interface else interface + "-0")
+        return ext if party is PartyKind.EXTENSION else None
+
+    # -- channel lifecycle ---------------------------------------------------
+    def _newchannel(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        name = m["Channel"]
+        party, ext = self.party_of(name)
+        state = m.get("ChannelState", "")
+        if self._listing:
+            self._created_during_list.add(uid)
+        return [
+            ev.ChannelCreated(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                name=name,
+                party=party,
+                extension=ext,
+                caller_num=_clean(m.get("CallerIDNum")),
+                caller_name=_clean(m.get("CallerIDName")),
+                exten=_clean(m.get("Exten")),
+                context=_clean(m.get("Context")),
+                # A channel the PBX creates on its own (Originate) starts Down and
+                # heads its own Linkedid; dialled members are Down but inherit one.
+                originated=state == "0" and m.get("Linkedid", uid) == uid,
+            )
+        ]
+
+    def _newcallerid(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [
+            ev.CallerIdChanged(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                caller_num=_clean(m.get("CallerIDNum")),
+                caller_name=_clean(m.get("CallerIDName")),
+            )
+        ]
+
+    def _newstate(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        desc = m.get("ChannelStateDesc")
+        uid = m["Uniqueid"]
+        call = m.get("Linkedid") or uid
+        if desc == "Up":
+            return [ev.ChannelAnswered(ts=ts, channel=uid, call=call)]
+        if desc == "Ringing":
+            return [ev.ChannelRinging(ts=ts, channel=uid, call=call)]
+        return []
+
+    def _hangup_request(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        cause = m.get("Cause")
+        return [
+            ev.HangupRequested(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                cause=_int(cause) if cause else None,
+                # SoftHangupRequest: asked from inside the PBX (AMI, dialplan, bridge peer).
+                by_ami=m.get("Event") == "SoftHangupRequest",
+            )
+        ]
+
+    def _hangup(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        self._spy_options.pop(uid, None)
+        return [
+            ev.ChannelHangup(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                cause=_int(m.get("Cause")),
+                cause_text=m.get("Cause-txt", ""),
+            )
+        ]
+
+    # -- dialing and bridging -------------------------------------------------
+    def _dial_begin(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        dest = m["DestUniqueid"]
+        src = m.get("Uniqueid", "")
+        return [
+            ev.DialBegin(
+                ts=ts,
+                channel=src,
+                call=m.get("Linkedid") or m.get("DestLinkedid") or dest,
+                dest=dest,
+                dial_string=_clean(m.get("DialString")),
+            )
+        ]
+
+    def _dial_end(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        dest = m["DestUniqueid"]
+        status = _DIAL_STATUS.get(m.get("DialStatus", ""), DialStatus.OTHER)
+        return [
+            ev.DialEnd(
+                ts=ts,
+                channel=m.get("Uniqueid", ""),
+                call=m.get("Linkedid") or m.get("DestLinkedid") or dest,
+                dest=dest,
+                status=status,
+            )
+        ]
+
+    def _bridge_enter(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [ev.BridgeEnter(ts=ts, channel=uid, call=m.get("Linkedid") or uid, bridge=m["BridgeUniqueid"])]
+
+    def _bridge_leave(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [ev.BridgeLeave(ts=ts, channel=uid, call=m.get("Linkedid") or uid, bridge=m["BridgeUniqueid"])]
+
+    def _local_bridge(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        one = m["LocalOneUniqueid"]
+        return [
+            ev.LocalPair(
+                ts=ts, channel=one, call=m.get("LocalOneLinkedid") or one, other=m["LocalTwoUniqueid"]
+            )
+        ]
+
+    # -- dialplan ---------------------------------------------------------------
+    def _newexten(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        app = m.get("Application", "")
+        if app not in INTERESTING_APPS:
+            return []
+        uid = m["Uniqueid"]
+        data = m.get("AppData", "")
+        if app in ("ChanSpy", "ExtenSpy"):
+            self._spy_options[uid] = data.partition(",")[2]
+        return [
+            ev.AppStarted(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                app=app,
+                data=data,
+                context=_clean(m.get("Context")),
+                exten=_clean(m.get("Extension") or m.get("Exten")),
+            )
+        ]
+
+    def _varset(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        var = m.get("Variable", "")
+        if var not in self._variables:
+            return []
+        uid = m.get("Uniqueid")
+        if not uid:
+            return []  # a global variable, not a channel's
+        return [
+            ev.VariableSet(
+                ts=ts, channel=uid, call=m.get("Linkedid") or uid, name=var, value=m.get("Value", "")
+            )
+        ]
+
+    def _user_event(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m.get("Uniqueid")
+        if not uid:
+            return []
+        fields = tuple((k, v) for k, v in m.items() if k not in _CHANNEL_HEADERS)
+        return [
+            ev.UserEvent(
+                ts=ts, channel=uid, call=m.get("Linkedid") or uid, name=m.get("UserEvent", ""), fields=fields
+            )
+        ]
+
+    def _dtmf(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [ev.Dtmf(ts=ts, channel=uid, call=m.get("Linkedid") or uid, digit=m.get("Digit", ""))]
+
+    def _hold(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [ev.Hold(ts=ts, channel=uid, call=m.get("Linkedid") or uid, on=m.get("Event") == "Hold")]
+
+    # -- queues -----------------------------------------------------------------
+    def _queue_join(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [ev.QueueJoin(ts=ts, channel=uid, call=m.get("Linkedid") or uid, queue=m.get("Queue", ""))]
+
+    def _queue_leave(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [ev.QueueLeave(ts=ts, channel=uid, call=m.get("Linkedid") or uid, queue=m.get("Queue", ""))]
+
+    def _member_ext(self, m: Msg) -> str | None:
+        dest = m.get("DestChannel")
+        if dest:
+            party, ext = self.party_of(dest)
+            if party is PartyKind.EXTENSION:
+                return ext
+        return self._interface_extension(m.get("Interface"))
+
+    def _agent_called(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [
+            ev.QueueAgentCalled(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                queue=m.get("Queue", ""),
+                member=m.get("DestUniqueid", ""),
+                extension=self._member_ext(m),
+            )
+        ]
+
+    def _agent_connect(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [
+            ev.QueueAgentConnect(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                queue=m.get("Queue", ""),
+                member=m.get("DestUniqueid", ""),
+                extension=self._member_ext(m),
+                hold_s=_float(m.get("HoldTime")),
+            )
+        ]
+
+    def _agent_noanswer(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        ring_ms = _float(m.get("RingTime"))
+        return [
+            ev.QueueAgentNoAnswer(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                queue=m.get("Queue", ""),
+                member=m.get("DestUniqueid", ""),
+                extension=self._member_ext(m),
+                ring_s=ring_ms / 1000.0 if ring_ms is not None else None,
+            )
+        ]
+
+    def _queue_abandon(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m["Uniqueid"]
+        return [
+            ev.QueueAbandon(
+                ts=ts,
+                channel=uid,
+                call=m.get("Linkedid") or uid,
+                queue=m.get("Queue", ""),
+                hold_s=_float(m.get("HoldTime")),
+            )
+        ]
+
+    # -- transfers and supervision ---------------------------------------------------
+    def _blind_transfer(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        if m.get("Result", "Success") != "Success":
+            return []
+        transferee = m["TransfereeUniqueid"]
+        return [
+            ev.Transfer(
+                ts=ts,
+                channel=transferee,
+                call=m.get("TransfereeLinkedid") or transferee,
+                kind="blind",
+                transferer=m.get("TransfererUniqueid", ""),
+                target_exten=_clean(m.get("Extension")),
+            )
+        ]
+
+    def _attended_transfer(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        if m.get("Result", "Success") != "Success":
+            return []
+        transferee = m.get("TransfereeUniqueid")
+        if not transferee:
+            return []
+        return [
+            ev.Transfer(
+                ts=ts,
+                channel=transferee,
+                call=m.get("TransfereeLinkedid") or transferee,
+                kind="attended",
+                transferer=m.get("OrigTransfererUniqueid", ""),
+                target_channel=m.get("TransferTargetUniqueid"),
+            )
+        ]
+
+    def _chanspy_start(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        spyer = m["SpyerUniqueid"]
+        party, spyee_ext = self.party_of(m.get("SpyeeChannel", ""))
+        return [
+            ev.SpyStarted(
+                ts=ts,
+                channel=spyer,
+                call=m.get("SpyerLinkedid") or spyer,
+                spyee=m.get("SpyeeUniqueid", ""),
+                mode=spy_mode(self._spy_options.get(spyer, "")),
+                spyee_extension=spyee_ext if party is PartyKind.EXTENSION else None,
+            )
+        ]
+
+    def _originate_response(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = _clean(m.get("Uniqueid"))
+        out: list[ev.PbxEvent] = []
+        app = m.get("Application")
+        if uid and app in ("ChanSpy", "ExtenSpy"):
+            data = m.get("Data", "")
+            self._spy_options[uid] = data.partition(",")[2]
+            out.append(ev.AppStarted(ts=ts, channel=uid, call=uid, app=app, data=data))
+        out.append(
+            ev.OriginateResult(
+                ts=ts,
+                request_id=m.get("ActionID", ""),
+                channel=uid,
+                success=m.get("Response") == "Success",
+                reason=m.get("Reason", ""),
+            )
+        )
+        return out
+
+    # -- agents -------------------------------------------------------------------
+    def _member_status(self, m: Msg, ts: float, action: str, reason: str | None = None) -> list[ev.PbxEvent]:
+        iface = m.get("StateInterface") or m.get("Interface")
+        ext = self._interface_extension(iface) or _clean(m.get("MemberName"))
+        if not ext:
+            return []
+        queue = _clean(m.get("Queue"))
+        return [ev.AgentStatus(ts=ts, extension=ext, queue=queue, action=action, reason=reason)]
+
+    def _member_added(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        return self._member_status(m, ts, "login")
+
+    def _member_removed(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        return self._member_status(m, ts, "logout")
+
+    def _member_pause(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        paused = m.get("Paused") == "1"
+        reason = _clean(m.get("PausedReason") or m.get("Reason")) if paused else None
+        return self._member_status(m, ts, "pause" if paused else "unpause", reason)
+
+    # -- reconciliation snapshot (R-PBX-5) ------------------------------------------
+    def _core_show_channel(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        uid = m.get("Uniqueid")
+        name = m.get("Channel")
+        if not uid or not name:
+            return []
+        party, ext = self.party_of(name)
+        started = None
+        duration = m.get("Duration", "")
+        parts = duration.split(":")
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            started = ts - (int(parts[0]) * 3600 + int(parts[1]) * 60 + int(parts[2]))
+        item = ev.ChannelSnapshotItem(
+            channel=uid,
+            call=m.get("Linkedid") or uid,
+            name=name,
+            party=party,
+            extension=ext,
+            caller_num=_clean(m.get("CallerIDNum")),
+            caller_name=_clean(m.get("CallerIDName")),
+            exten=_clean(m.get("Exten")),
+            up=m.get("ChannelStateDesc") == "Up",
+            started_ts=started,
+            bridged_with=_clean(m.get("BridgeId")),
+        )
+        self._snapshot_items.setdefault(m.get("ActionID", ""), []).append(item)
+        return []
+
+    def _core_show_complete(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        items = self._snapshot_items.pop(m.get("ActionID", ""), [])
+        listed = {i.channel for i in items}
+        # Channels created while the list was being produced are alive too.
+        extra = tuple(
+            ev.ChannelSnapshotItem(
+                channel=c, call="", name="", party=PartyKind.OTHER, extension=None, caller_num=None,
+                caller_name=None, exten=None, up=False,
+            )
+            for c in sorted(self._created_during_list - listed)
+        )
+        self._listing = max(0, self._listing - 1)
+        if not self._listing:
+            self._created_during_list.clear()
+        expected = _int(m.get("ListItems"), len(items))
+        return [ev.ChannelsSnapshot(ts=ts, channels=tuple(items) + extra, complete=expected == len(items))]
