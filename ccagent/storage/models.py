@@ -1,0 +1,173 @@
+"""SQLAlchemy 2 typed models of the store (SPEC R-REP-1).
+
+One schema for SQLite and PostgreSQL: portable column types only, a naming
+convention so Alembic batch operations on SQLite can address constraints by
+name, and times stored as UTC (``UtcDateTime``) whatever the dialect does with
+time zones.  Staff read the views (``ccagent.storage.views``), not these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both dialects.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is
+    stored as naive UTC text and re-labelled UTC on the way out.  Naive inputs
+    are refused: a naive time is ambiguous and would silently shift reports.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQLite text, e.g. through a view without type info
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CallRow(Base):
+    """One call (Asterisk Linkedid / FreeSWITCH first Unique-ID), R-LEG-1."""
+
+    __tablename__ = "calls"
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pbx: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(16))
+    disposition: Mapped[str] = mapped_column(String(16))
+    caller: Mapped[str | None] = mapped_column(String(128))
+    callee: Mapped[str | None] = mapped_column(String(128))
+    project: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CallLegRow(Base):
+    """One party's segment of a call (R-LEG-1..4); ``employee`` per the mapping rules (R-MAP)."""
+
+    __tablename__ = "call_legs"
+
+    call_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True
+    )
+    leg_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    caller: Mapped[str | None] = mapped_column(String(128))
+    caller_name: Mapped[str | None] = mapped_column(String(256))
+    callee: Mapped[str | None] = mapped_column(String(128))
+    extension: Mapped[str | None] = mapped_column(String(64))
+    employee: Mapped[str | None] = mapped_column(String(256))
+    answered: Mapped[bool] = mapped_column(Boolean)
+    disposition: Mapped[str] = mapped_column(String(16))
+    transfer_from_leg: Mapped[int | None] = mapped_column(Integer)
+    transfer_kind: Mapped[str | None] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str | None] = mapped_column(String(128))
+    project: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ring_s: Mapped[float] = mapped_column(Float)
+    talk_s: Mapped[float] = mapped_column(Float)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    hangup_by: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(128))
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_call_legs_started_at", "started_at"),
+        Index("ix_call_legs_extension_started_at", "extension", "started_at"),
+    )
+
+
+class AgentOfferRow(Base):
+    """A ring to an agent that did not become a leg (or did: outcome answered), R-LEG-4."""
+
+    __tablename__ = "agent_offers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("calls.call_id", ondelete="CASCADE"), index=True
+    )
+    extension: Mapped[str] = mapped_column(String(64))
+    employee: Mapped[str | None] = mapped_column(String(256))
+    queue: Mapped[str | None] = mapped_column(String(128))
+    offered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ring_s: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(32))
+
+
+class AgentStateRow(Base):
+    """Queue login/logout/pause changes as the PBX reported them (report_agent_states)."""
+
+    __tablename__ = "agent_states"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pbx: Mapped[str] = mapped_column(String(16))
+    extension: Mapped[str] = mapped_column(String(64))
+    employee: Mapped[str | None] = mapped_column(String(256))
+    queue: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # Replaying a capture must not duplicate states (R-PBX-5): the PBX facts form the key.
+    event_key: Mapped[str] = mapped_column(String(512), unique=True)
+
+
+class EventJournalRow(Base):
+    """Raw normalized events of calls still open, so a restarted daemon can resume them (R-SAFE-2)."""
+
+    __tablename__ = "event_journal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_event_journal_call_id_seq", "call_id", "seq", unique=True),)
