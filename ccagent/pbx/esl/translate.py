@@ -227,6 +227,7 @@ class _Chan:
     xfer_seen: int = 0  # number of bl_xfer entries already handled
     vars_seen: dict[str, str] = field(default_factory=dict)
     att_xfer_from: str | None = None  # consult channel: the transferor that ran att_xfer
+    result_reported: bool = False  # a ccagent::result CUSTOM event was seen for this channel
 
 
 class FsTranslator:
@@ -477,6 +478,11 @@ class FsTranslator:
             out += self._on_hangup(e, ts)
         uuid = e["Unique-ID"]
         out += self._vars(e, ts, chan, uuid)
+        ai_result = e.get("variable_ai_result")
+        if ai_result and not chan.result_reported:
+            # the customer hung up before the dialplan could fire ccagent::result: the preset variable says it
+            fields = (("Result", ai_result), ("Digit", e.get("variable_ai_digit", "")))
+            out.append(UserEvent(ts=ts, channel=uuid, call=chan.call, name="CcagentResult", fields=fields))
         for bridge in sorted(chan.bridges):
             out.append(BridgeLeave(ts=ts, channel=uuid, call=chan.call, bridge=bridge))
         chan.bridges.clear()
@@ -664,7 +670,10 @@ class FsTranslator:
         chan = self._chans.get(uuid)
         call = chan.call if chan is not None else uuid
         fields = tuple((k, v) for k, v in e.items() if not k.startswith(_STANDARD_PREFIXES) and k != "_body")
-        out: list[PbxEvent] = [UserEvent(ts=ts, channel=uuid, call=call, name=sub, fields=fields)]
+        name, mapped = _result_fields(sub, e)
+        if chan is not None and name == "CcagentResult":
+            chan.result_reported = True
+        out: list[PbxEvent] = [UserEvent(ts=ts, channel=uuid, call=call, name=name, fields=mapped + fields)]
         if chan is not None:
             out += self._vars(e, ts, chan, uuid)
         return out
@@ -720,6 +729,26 @@ class FsTranslator:
         if not joined or not joined.isdigit():
             return None
         return max(0.0, ts - int(joined))
+
+
+def _result_fields(subclass: str, e: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Dialplan result CUSTOM events -> the PBX-neutral UserEvent names/fields the leg engine reads.
+
+    The Asterisk dialplans report ``UserEvent(CcagentResult,Digit=..,Result=..)``; the FreeSWITCH ones fire
+    ``CUSTOM ccagent::result`` / ``ccagent::robot_result`` / ``avmd::*``: same meaning, so the same name.
+    """
+    if subclass == "ccagent::result":
+        return "CcagentResult", (
+            ("Digit", e.get("ccagent-digit", "")),
+            ("Result", e.get("ccagent-result", "")),
+        )
+    if subclass == "ccagent::robot_result":
+        return "CcagentRobotResult", (("Result", e.get("robot_result", e.get("ccagent-result", ""))),)
+    if subclass == "avmd::stop":
+        return "CcagentAmd", (("Status", e.get("Beep-Status", "")), ("Cause", "avmd"))
+    if subclass == "avmd::beep":
+        return "CcagentAmd", (("Status", "DETECTED"), ("Cause", "avmd::beep"))
+    return subclass, ()
 
 
 def snapshot_from_show_channels(
