@@ -39,6 +39,15 @@ class Outcome:
     agent_statuses: list[ev.AgentStatus] = field(default_factory=list)
     originate_results: list[ev.OriginateResult] = field(default_factory=list)
     dropped: int = 0  # events for calls already finished (late / replayed)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (call id, error) the fold choked on
+    failed_events: dict[str, list[ev.PbxEvent]] = field(default_factory=dict)
+
+
+class FoldError(Exception):
+    def __init__(self, call_id: str, events: list[ev.PbxEvent]) -> None:
+        super().__init__(call_id)
+        self.call_id = call_id
+        self.events = events
 
 
 class CallTracker:
@@ -57,6 +66,9 @@ class CallTracker:
     def events_of(self, call_id: str) -> list[ev.PbxEvent]:
         call = self.calls.get(call_id)
         return list(call.events) if call else []
+
+    def call_of(self, channel: str) -> str | None:
+        return self._chan_call.get(channel)
 
     def is_finished(self, call_id: str) -> bool:
         return call_id in self._finished
@@ -84,7 +96,12 @@ class CallTracker:
                 if e.channel and e.channel in self._chan_call:
                     self._route(e, call_id=self._chan_call[e.channel])
             case ev.ChannelEvent():
-                finished = self._route(e)
+                try:
+                    finished = self._route(e)
+                except FoldError as err:
+                    out.failed.append((err.call_id, str(err.__cause__)))
+                    out.failed_events[err.call_id] = err.events
+                    return out
                 if finished is None:
                     out.dropped += 1
                 elif finished:
@@ -143,7 +160,11 @@ class CallTracker:
         self._remember_finished(call.call_id)
         for uid in call.live:
             self._forget_channel(uid)
-        rec = fold_call(call.call_id, call.events, pbx=self.pbx, project_variable=self.project_variable)
+        try:
+            rec = fold_call(call.call_id, call.events, pbx=self.pbx, project_variable=self.project_variable)
+        except Exception as exc:
+            # Contain a fold bug to its call and hand its events back (nothing lost).
+            raise FoldError(call.call_id, call.events) from exc
         return [rec] if rec is not None else []
 
     # -- reconciliation (R-PBX-5) ---------------------------------------------------------------

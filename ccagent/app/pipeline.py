@@ -1,0 +1,182 @@
+"""Raw PBX message -> translator -> leg engine -> store: the one path for ingest and daemon.
+
+Single-threaded by design (STYLE lesson 8): the daemon's one consumer and the
+offline ingest both call :meth:`Pipeline.feed` in arrival order and
+:meth:`Pipeline.flush` to commit.  Failures are contained at the smallest unit
+(one message, one call) and logged with the PBX ids; nothing raises out of
+``feed`` for bad PBX data (R-SAFE-1).
+
+Durability (R-PBX-5, R-SAFE-2): events of calls still open are journaled at
+each flush; a finished call's rows replace any earlier version and its journal
+entries are dropped in the same flush, so a crash between two flushes at worst
+re-folds a call from its journal, never duplicates it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ccagent.app.metrics import Metrics
+from ccagent.core import pbx_events as ev
+from ccagent.core.legs.model import CallRecord
+from ccagent.core.legs.tracker import CallTracker
+from ccagent.core.mapping import EmployeeMapper
+from ccagent.storage.journal import EventJournal
+from ccagent.storage.repositories import CallStore
+
+log = logging.getLogger(__name__)
+
+_ID_HEADERS = ("Event", "Uniqueid", "Linkedid", "ActionID", "Unique-ID", "Event-Name", "Job-UUID")
+
+
+class Translator(Protocol):
+    def translate(self, msg: Mapping[str, str], now: float | None = None) -> list[ev.PbxEvent]: ...
+
+
+def message_ids(msg: Mapping[str, str]) -> str:
+    """The ids worth logging for a message (never its whole content: it may carry secrets)."""
+    return " ".join(f"{k}={msg.get(k)}" for k in _ID_HEADERS if msg.get(k))
+
+
+@dataclass
+class _Pending:
+    calls: dict[str, CallRecord] = field(default_factory=dict)
+    statuses: list[ev.AgentStatus] = field(default_factory=list)
+    journal: dict[str, list[ev.PbxEvent]] = field(default_factory=dict)
+    drop: set[str] = field(default_factory=set)
+    arrivals: list[float] = field(default_factory=list)  # monotonic arrival times (latency metric)
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.statuses) + sum(len(v) for v in self.journal.values())
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        pbx: str,
+        translator: Translator,
+        tracker: CallTracker,
+        store: CallStore,
+        journal: EventJournal,
+        mapper: EmployeeMapper,
+        metrics: Metrics | None = None,
+        journal_open_calls: bool = True,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pbx = pbx
+        self.translator = translator
+        self.tracker = tracker
+        self.store = store
+        self.journal = journal
+        self.mapper = mapper
+        self.metrics = metrics or Metrics()
+        self.journal_open_calls = journal_open_calls
+        self._monotonic = monotonic
+        self._pending = _Pending()
+        self._journaled: set[str] = set()  # calls with rows in the journal table
+        self.on_call: Callable[[CallRecord], None] | None = None  # e.g. the dialer/cards hook
+
+    # -- start-up ---------------------------------------------------------------------------
+    def restore(self) -> int:
+        """Re-open calls journaled by a previous run; returns how many."""
+        open_calls = self.journal.load_open()
+        for call_id, events in open_calls.items():
+            self.tracker.restore(call_id, events)
+            self._journaled.add(call_id)
+        self.metrics.open_calls.set(len(self.tracker.calls))
+        return len(open_calls)
+
+    # -- the hot path -------------------------------------------------------------------------
+    def feed(self, msg: Mapping[str, str], now: float | None = None, arrived: float | None = None) -> None:
+        """Translate and apply one raw PBX message; bad ones are logged, counted, skipped."""
+        self.metrics.messages.inc()
+        try:
+            events = self.translator.translate(msg, now)
+        except Exception as exc:
+            self.metrics.bad_events.labels("translate").inc()
+            log.warning("skipping untranslatable PBX message %s: %s: %s",
+                        message_ids(msg), type(exc).__name__, exc)
+            return
+        for e in events:
+            self.apply(e, arrived)
+
+    def apply(self, e: ev.PbxEvent, arrived: float | None = None) -> None:
+        self.metrics.events.inc()
+        try:
+            out = self.tracker.apply(e)
+        except Exception as exc:
+            self.metrics.bad_events.labels("apply").inc()
+            log.exception("skipping PBX event that broke the leg engine: %s call=%s channel=%s: %s",
+                          type(e).__name__, getattr(e, "call", None), getattr(e, "channel", None), exc)
+            return
+        p = self._pending
+        if out.dropped:
+            self.metrics.dropped_late.inc(out.dropped)
+        if arrived is not None:
+            p.arrivals.append(arrived)
+        if isinstance(e, ev.ChannelEvent) and self.journal_open_calls:
+            cid = self.tracker.call_of(e.channel) or e.call
+            if cid in self.tracker.calls:
+                p.journal.setdefault(cid, []).append(e)
+        for rec in out.calls:
+            if rec.reconciled:
+                self.metrics.reconciled.inc()
+            p.calls[rec.call_id] = self.mapper.assign(rec)
+            p.journal.pop(rec.call_id, None)
+            if rec.call_id in self._journaled:
+                p.drop.add(rec.call_id)
+        for cid, error in out.failed:
+            self.metrics.bad_events.labels("fold").inc()
+            log.error("could not fold call %s (its events stay in the journal): %s", cid, error)
+            p.journal.setdefault(cid, []).extend(out.failed_events.get(cid, []))
+        p.statuses.extend(out.agent_statuses)
+
+    def connection_lost(self) -> None:
+        self.apply(ev.ConnectionLost(ts=getattr(self.translator, "last_ts", 0.0)))
+
+    # -- commit ---------------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def flush(self, *, final: bool = False) -> int:
+        """Commit what is pending; returns the number of calls written.
+
+        ``final`` (end of an ingest) journals every call still open, so a later
+        run can finish it (successive connections, R-PBX-6).  Raises on a
+        database error with the pending work kept for the next attempt.
+        """
+        p = self._pending
+        if final and not self.journal_open_calls:
+            for cid in self.tracker.open_call_ids():
+                if cid not in self._journaled:
+                    p.journal[cid] = self.tracker.events_of(cid)
+        if not p.calls and not p.statuses and not p.journal and not p.drop:
+            return 0
+        records = list(p.calls.values())
+        self.store.save_calls(records, offer_employee=self.mapper.employee_of)
+        if p.statuses:
+            self.store.save_agent_statuses(p.statuses, pbx=self.pbx, employee_of=self.mapper.employee_of)
+        if p.drop:
+            self.journal.drop(sorted(p.drop))
+            self._journaled -= p.drop
+        for cid, events in p.journal.items():
+            if events:
+                self.journal.append(cid, events)
+                self._journaled.add(cid)
+        now = self._monotonic()
+        for t in p.arrivals:
+            self.metrics.commit_latency.observe(now - t)
+        self.metrics.calls_written.inc(len(records))
+        self.metrics.legs_written.inc(sum(len(r.legs) for r in records))
+        self.metrics.open_calls.set(len(self.tracker.calls))
+        if self.on_call is not None:
+            for rec in records:
+                self.on_call(rec)
+        self._pending = _Pending()
+        return len(records)
