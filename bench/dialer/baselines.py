@@ -1,0 +1,162 @@
+"""Baseline pacers and the clairvoyant reference for the dialer benchmark.
+
+* ``FixedRatioPacer``: a fixed number of lines per idle agent (VICIdial's RATIO method with
+  "available only" tally): the classic predictive dialer without feedback.
+* ``VicidialAdaptPacer``: a re-implementation (from its documented behaviour, not its code)
+  of VICIdial's AST_VDadapt dial-level loop with ``ADAPT_HARD_LIMIT``: every 15 s the dial
+  level is scaled by the one-minute average of (ready agents - waiting calls) / agents,
+  weighted by the intensity setting, clamped to [1, max level], halved when more than half of
+  the last minute's answers were dropped, and forced to 1.0 while the day's drop rate is over
+  the limit.  AST_VDauto_dial then keeps ``ceil(level * (agents in call + ready))`` lines
+  busy.
+* ``ClairvoyantPacer``: a reference ceiling that reads the simulator's future -- each
+  number's outcome, ring time, talk and wrap time -- and launches a call only when an agent
+  will surely be there within the connect deadline.  No real pacer can beat it on occupancy
+  without paying in abandons.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from typing import Any
+
+
+class FixedRatioPacer:
+    def __init__(self, ratio: float = 2.0) -> None:
+        self.ratio = ratio
+
+    def on_event(self, event: Any) -> None:
+        return None
+
+    def decide(self, state: Any) -> int:
+        if state.n_agents <= 0 or state.agents_free <= 0:
+            return 0
+        return max(0, math.ceil(self.ratio * state.agents_free) - state.n_ringing - state.n_waiting)
+
+
+class VicidialAdaptPacer:
+    def __init__(
+        self,
+        dropped_percentage: float = 2.0,
+        max_level: float = 12.0,
+        intensity: float = 0.0,
+        dl_diff_target: float = 0.0,
+        adapt_every_s: float = 15.0,
+        start_level: float = 1.0,
+    ) -> None:
+        self.limit = dropped_percentage / 100.0
+        self.max_level = max_level
+        self.intensity = intensity
+        self.dl_diff_target = dl_diff_target
+        self.adapt_every_s = adapt_every_s
+        self.level = start_level
+        self._samples: deque[tuple[float, float, float]] = deque(maxlen=60)
+        self._next_adapt = adapt_every_s
+        self.answered = 0
+        self.dropped = 0
+        self._recent: deque[tuple[float, bool]] = deque()
+
+    def on_event(self, event: Any) -> None:
+        if event.kind == "answer":
+            self.answered += 1
+            self._recent.append((event.time, False))
+        elif event.kind == "abandon":
+            self.dropped += 1
+            self._recent.append((event.time, True))
+
+    def _adapt(self, now: float) -> None:
+        s = self._samples
+        if not s:
+            return
+        ready = sum(x[0] for x in s) / len(s)
+        waiting = sum(x[1] for x in s) / len(s)
+        agents = sum(x[2] for x in s) / len(s)
+        if agents > 0:
+            diff_mul = (ready - waiting + self.dl_diff_target) / agents
+            pct = diff_mul * 100.0
+            imul = self.intensity / 100.0
+            idiff = pct * abs(imul - 1.0) if pct < 0 else pct * (imul + 1.0)
+            level = self.level * (idiff / 100.0 + 1.0)
+        else:
+            level = self.level
+        level = min(level, self.max_level)
+        level = max(level, 1.0)
+        while self._recent and self._recent[0][0] < now - 60.0:
+            self._recent.popleft()
+        calls_one = sum(1 for _t, d in self._recent if not d)
+        drops_one = sum(1 for _t, d in self._recent if d)
+        if calls_one > 20 and drops_one / calls_one > 0.5:
+            level /= 2.0
+        if self.answered > 50 and self.dropped / self.answered > self.limit:
+            level = 1.0  # ADAPT_HARD_LIMIT
+        self.level = max(level, 1.0)
+
+    def decide(self, state: Any) -> int:
+        now = state.time
+        free = state.agents_free
+        talking = state.n_talking
+        waiting = state.n_waiting
+        self._samples.append((free, waiting, free + talking))
+        if len(self._samples) > 15:
+            self._samples.popleft()
+        if now >= self._next_adapt:
+            self._adapt(now)
+            self._next_adapt = now + self.adapt_every_s
+        if state.n_agents <= 0:
+            return 0
+        goal = math.ceil(self.level * (talking + free))
+        return max(0, goal - (state.n_ringing + waiting + talking))
+
+
+class ClairvoyantPacer:
+    """Reference ceiling: knows every number's fate and every call's durations in advance."""
+
+    def __init__(self, margin_s: float = 0.25) -> None:
+        self.margin_s = margin_s
+        self.sim: Any = None
+
+    def bind_oracle(self, sim: Any) -> None:
+        self.sim = sim
+
+    def on_event(self, event: Any) -> None:
+        return None
+
+    def decide(self, state: Any) -> int:
+        sim = self.sim
+        t = sim.now
+        sc = sim.scenario
+        dl = sc.connect_deadline_s - self.margin_s
+        frees = [t] * len(sim.free)
+        frees.extend(end + wrap for _s, end, wrap, _c in sim.talking.values())
+        frees.extend(end for _s, end in sim.wrapping.values())
+        if not frees:
+            return 0
+        heapq.heapify(frees)
+        commits = []
+        for call, ans_t in sim.waiting.items():
+            fate = sim.call_fate[call]
+            commits.append((ans_t, fate[3], fate[4]))
+        for call, launch_t in sim.ringing.items():
+            fate = sim.call_fate[call]
+            if fate[2]:
+                commits.append((launch_t + fate[1], fate[3], fate[4]))
+        commits.sort()
+        for a, talk, wrap in commits:
+            f = frees[0]
+            if f > a + sc.connect_deadline_s:
+                continue  # it will be abandoned anyway; it takes no agent
+            heapq.heapreplace(frees, max(a, f) + talk + wrap)
+        lines = sim.config["max_lines"] - len(sim.ringing) - len(sim.waiting) - len(sim.talking)
+        n = 0
+        while n < lines:
+            _o, delay, needs_agent, talk, wrap = sim.peek(n).fate(sc, t)
+            if needs_agent:
+                a = t + delay
+                f = frees[0]
+                if f > a + dl:
+                    break
+                heapq.heapreplace(frees, max(a, f) + talk + wrap)
+            n += 1
+        return n
