@@ -51,8 +51,13 @@ def ingest_files(
     *,
     pbx: str,
     db_url: str | None = None,
+    project_variable: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
+    if project_variable:
+        config = config.model_copy(
+            update={"legs": config.legs.model_copy(update={"project_variable": project_variable})}
+        )
     wiring = build(config, pbx=pbx, db_url=db_url, journal_open_calls=False)
     pipe = wiring.pipeline
     pipe.restore()

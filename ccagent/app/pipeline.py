@@ -136,8 +136,10 @@ class Pipeline:
             p.journal.setdefault(cid, []).extend(out.failed_events.get(cid, []))
         p.statuses.extend(out.agent_statuses)
 
-    def connection_lost(self) -> None:
-        self.apply(ev.ConnectionLost(ts=getattr(self.translator, "last_ts", 0.0)))
+    def connection_lost(self, now: float | None = None) -> None:
+        """The PBX connection (or capture file) ended: events from here to the next snapshot are lost."""
+        ts = getattr(self.translator, "last_ts", 0.0)
+        self.apply(ev.ConnectionLost(ts=ts if now is None else now))
 
     # -- commit ---------------------------------------------------------------------------------
     @property

@@ -58,6 +58,7 @@ class CallTracker:
         self._chan_call: dict[str, str] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._dead_channels: OrderedDict[str, None] = OrderedDict()
+        self._lost_at: float | None = None  # when the connection dropped, until the next snapshot
 
     # -- queries ---------------------------------------------------------------------
     def open_call_ids(self) -> list[str]:
@@ -89,6 +90,10 @@ class CallTracker:
         match e:
             case ev.ChannelsSnapshot():
                 out.calls.extend(self._reconcile(e))
+                self._lost_at = None
+            case ev.ConnectionLost():
+                if self._lost_at is None:
+                    self._lost_at = e.ts
             case ev.AgentStatus():
                 out.agent_statuses.append(e)
             case ev.OriginateResult():
@@ -188,10 +193,14 @@ class CallTracker:
                 self._route(ev.ChannelAnswered(ts=snap.ts, channel=item.channel, call=item.call))
         if not snap.complete:
             return done
+        # A channel that vanished ended somewhere between the last event we saw
+        # and now; the moment the connection dropped is the best estimate.
+        closed_at = self._lost_at if self._lost_at is not None else snap.ts
         for call in list(self.calls.values()):
             for uid in sorted(call.live - listed.keys()):
+                last = call.events[-1].ts if call.events else closed_at
                 result = self._route(
-                    ev.ChannelHangup(ts=snap.ts, channel=uid, call=call.call_id, cause=0,
+                    ev.ChannelHangup(ts=max(closed_at, last), channel=uid, call=call.call_id, cause=0,
                                      cause_text="reconciled", reconciled=True)
                 )
                 if result:

@@ -159,6 +159,10 @@ class AmiTranslator:
             return []
         return handler(msg, ts)
 
+    def begin_snapshot(self) -> None:
+        """A CoreShowChannels was requested out of band (live client): channels from now on are live."""
+        self._listing += 1
+
     def party_of(self, channel_name: str) -> tuple[PartyKind, str | None]:
         """``PJSIP/101-0000001f`` -> (EXTENSION, "101"); trunks are EXTERNAL."""
         tech, _, rest = channel_name.partition("/")

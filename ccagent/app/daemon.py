@@ -1,0 +1,251 @@
+"""`ccagent run`: the live daemon (SPEC R-PBX-1, R-PBX-5, R-SAFE-1/2, R-OPS-5).
+
+Shape (STYLE lesson 8): the PBX client reads the socket and puts every item,
+in arrival order, into ONE bounded queue; ONE consumer task here takes them
+out, feeds the synchronous pipeline and commits.  Database writes run in a
+worker thread while the consumer waits for them, so the event loop never
+stalls on I/O and the pipeline is never touched by two threads at once.
+When the database is down, the flush is retried with backoff while the
+bounded queue fills and back-pressure reaches the PBX socket: nothing is
+dropped on our side.
+
+Reconnect: on every (re)connection the client asks CoreShowChannels; its
+answer arrives in the same queue, at its place in the stream, and reconciles
+the open calls (R-PBX-5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ccagent.app.bootstrap import Wiring, build
+from ccagent.config import Config
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.05
+FLUSH_MAX_PENDING = 2_000
+
+
+class Notifier(Protocol):
+    def ready(self) -> None: ...
+    def watchdog(self) -> None: ...
+    def stopping(self) -> None: ...
+    def status(self, text: str) -> None: ...
+
+
+class _NoNotify:
+    def ready(self) -> None: ...
+    def watchdog(self) -> None: ...
+    def stopping(self) -> None: ...
+    def status(self, text: str) -> None: ...
+
+
+def default_notifier() -> Notifier:
+    try:
+        from ccagent.sysd import SystemdNotifier
+    except ImportError:  # pragma: no cover - the module ships with ccagent
+        return _NoNotify()
+    return SystemdNotifier()
+
+
+class PbxSession(Protocol):
+    """What the daemon needs of a PBX adapter's live client."""
+
+    queue: asyncio.Queue[Any]
+
+    async def run(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+@dataclass
+class DaemonStats:
+    items: int = 0
+    flushes: int = 0
+    flush_failures: int = 0
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        wiring: Wiring | None = None,
+        clock: Callable[[], float] = time.time,
+        notifier: Notifier | None = None,
+        session_factory: Callable[[Daemon], PbxSession] | None = None,
+    ) -> None:
+        self.config = config
+        self.pbx = config.pbx.type
+        self.wiring = wiring or build(config)
+        self.pipeline = self.wiring.pipeline
+        self.metrics = self.wiring.metrics
+        self.clock = clock
+        self.notifier = notifier or default_notifier()
+        self.stats = DaemonStats()
+        self._session_factory = session_factory or _default_session
+        self.session: PbxSession | None = None
+        self._stop = asyncio.Event()
+        self._last_flush = time.monotonic()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT or :meth:`request_stop`; drain the queue; return the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request_stop)
+        restored = self.pipeline.restore()
+        if restored:
+            log.info("resumed %d open calls from the journal", restored)
+        self.session = self._session_factory(self)
+        client_task = asyncio.create_task(self.session.run(), name="pbx-client")
+        consumer = asyncio.create_task(self._consume(), name="pbx-consumer")
+        watchdog = asyncio.create_task(self._watchdog(consumer), name="watchdog")
+        self.notifier.ready()
+        self.notifier.status(f"listening to {self.pbx}")
+        stop_wait = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait({client_task, consumer, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if client_task in done and client_task.exception() is not None:
+            exc = client_task.exception()
+            log.error("PBX client stopped: %s", exc)
+            code = 1
+        if consumer in done and not consumer.cancelled() and consumer.exception() is not None:
+            log.error("event consumer died: %r", consumer.exception())
+            code = 1
+        self.notifier.stopping()
+        log.info("stopping: closing the PBX connection and draining %d queued items",
+                 self.session.queue.qsize())
+        await self.session.close()
+        if not client_task.done():
+            client_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await client_task
+        stop_wait.cancel()
+        watchdog.cancel()
+        if not consumer.done():
+            await self.session.queue.put(_STOP)
+            await consumer
+        await self._flush_until_done()
+        self.wiring.engine.dispose()
+        log.info("stopped; %d calls still open are kept in the journal", len(self.pipeline.tracker.calls))
+        return code
+
+    # -- the single consumer ----------------------------------------------------------------------
+    async def _consume(self) -> None:
+        queue = self.session.queue if self.session else None
+        assert queue is not None
+        handle = self._handler()
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=FLUSH_INTERVAL_S)
+            except TimeoutError:
+                item = None
+            if item is _STOP:
+                return
+            if item is not None:
+                self.stats.items += 1
+                handle(item)
+                self.metrics.queue_depth.set(queue.qsize())
+            pending = self.pipeline.pending
+            if pending and (
+                pending >= FLUSH_MAX_PENDING
+                or queue.empty()
+                or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
+            ):
+                await self._flush_until_done()
+
+    def _handler(self) -> Callable[[Any], None]:
+        if self.pbx == "asterisk":
+            return self._handle_ami
+        from ccagent.pbx.esl import daemon_glue
+
+        return daemon_glue.make_handler(self)
+
+    def _handle_ami(self, item: Any) -> None:
+        from ccagent.pbx.ami.client import ConnectionDown, ConnectionUp, ListResult
+
+        now = self.clock()
+        if isinstance(item, ConnectionUp):
+            if item.connection > 1:
+                self.metrics.reconnects.inc()
+            self.pipeline.translator.begin_snapshot()  # type: ignore[attr-defined]
+        elif isinstance(item, ConnectionDown):
+            self.pipeline.connection_lost(now)
+        elif isinstance(item, ListResult):
+            arrived = time.monotonic()
+            for msg in item.items:
+                self.pipeline.feed(msg, now, arrived)
+            if item.complete is not None:
+                self.pipeline.feed(item.complete, now, arrived)
+        else:
+            self.pipeline.feed(item, now, time.monotonic())
+
+    async def _flush_until_done(self) -> None:
+        delay = 0.1
+        while self.pipeline.pending:
+            try:
+                await asyncio.to_thread(self.pipeline.flush)
+                self.stats.flushes += 1
+                self._last_flush = time.monotonic()
+                return
+            except Exception as exc:  # the database is down: keep everything, retry
+                self.stats.flush_failures += 1
+                self.metrics.write_errors.inc()
+                log.error("database write failed (%s: %s); retrying in %.1fs, nothing is dropped",
+                          type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _watchdog(self, consumer: asyncio.Task[None]) -> None:
+        """Ping systemd only while the consumer is alive: a wedged daemon gets restarted."""
+        while not consumer.done():
+            self.notifier.watchdog()
+            await asyncio.sleep(5.0)
+
+
+_STOP = object()
+
+
+def _default_session(daemon: Daemon) -> PbxSession:
+    cfg = daemon.config.pbx
+    if cfg.type == "asterisk":
+        from ccagent.pbx.ami import actions
+        from ccagent.pbx.ami.client import AmiClient
+
+        a = cfg.asterisk
+
+        async def on_connected(client: AmiClient) -> None:
+            # The answer is queued where it arrives, so reconciliation sees the
+            # events before and after it in order (R-PBX-5).
+            await client.send_list_action(actions.core_show_channels(), enqueue=True, timeout=30.0)
+
+        return AmiClient(
+            a.host, a.port, a.username, a.secret.get_secret_value(),
+            on_connected=on_connected, queue_size=daemon.config.daemon.queue_size,
+            ping_interval=a.ping_interval_s, ping_timeout=a.ping_timeout_s,
+            backoff_min=a.reconnect_min_s, backoff_max=a.reconnect_max_s,
+        )
+    from ccagent.pbx.esl import daemon_glue
+
+    return daemon_glue.make_session(daemon)
+
+
+def run_daemon(config: Config) -> int:
+    daemon = Daemon(config)
+    if config.daemon.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(config.daemon.metrics_port, addr="127.0.0.1", registry=daemon.metrics.registry)
+    return asyncio.run(daemon.run())

@@ -1,0 +1,196 @@
+"""The ``ccagent`` command (SPEC R-OPS-1).
+
+Only argument parsing and exit codes live here; every command calls into
+``ccagent.app``.  Exit codes follow sysexits: 78 for a bad config (R-OPS-2),
+65 for bad input data, 69 for an unreachable service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ccagent.config import EX_CONFIG, Config, ConfigError, check_config_main, load_config
+
+EX_DATAERR = 65
+EX_UNAVAILABLE = 69
+
+log = logging.getLogger("ccagent")
+
+
+def _setup_logging(level: str) -> None:
+    from ccagent.log import setup_logging
+
+    setup_logging(level)
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None))
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    return check_config_main(args.file)
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from ccagent.config import redact_url
+    from ccagent.storage import db
+
+    config = _load(args)
+    url = args.db or config.database.url
+    db.upgrade(url)
+    print(f"database {redact_url(url)} is at the latest schema")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ccagent.app.ingest import ingest_files
+    from ccagent.pbx.capture import CaptureFormatError
+
+    config = _load(args)
+    missing = [p for p in args.files if not Path(p).is_file()]
+    if missing:
+        for p in missing:
+            print(f"{p}: no such file", file=sys.stderr)
+        return EX_DATAERR
+    try:
+        result = ingest_files(
+            config, args.files, pbx=args.pbx or config.pbx.type, db_url=args.db,
+            project_variable=args.project_variable,
+        )
+    except (CaptureFormatError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return EX_DATAERR
+    print(
+        f"ingested {result.messages} messages from {result.files} file(s): {result.calls_written} calls "
+        f"written, {result.open_calls} still open (kept for the next file), "
+        f"{result.bad_messages} bad messages skipped"
+    )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ccagent.app.reports import parse_time_bound, report
+    from ccagent.storage import db
+
+    config = _load(args)
+    engine = db.make_engine(args.db or config.database.url)
+    try:
+        text = report(
+            engine,
+            args.kind,
+            args.format,
+            date_from=parse_time_bound(args.date_from, "--from") if args.date_from else None,
+            date_to=parse_time_bound(args.date_to, "--to") if args.date_to else None,
+            extension=args.extension,
+            disposition=args.disposition,
+        )
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return EX_DATAERR
+    finally:
+        engine.dispose()
+    sys.stdout.write(text)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ccagent.app.daemon import run_daemon
+
+    config = _load(args)
+    return run_daemon(config)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ccagent.app.demo import run_demo
+
+    return run_demo(
+        pbx=args.pbx, db_path=args.db_path, calls=args.calls, seconds=args.seconds, seed=args.seed
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ccagent", description="Contact-centre agent daemon for Asterisk/FreeSWITCH"
+    )
+    p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING... (default: config or INFO)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-c", "--config", help="YAML config file (default: built-in defaults)")
+
+    sp = sub.add_parser("run", help="run the daemon against the configured PBX")
+    with_config(sp)
+    sp.set_defaults(func=_cmd_run)
+
+    sp = sub.add_parser("check-config", help="validate a config file and print it with secrets masked")
+    sp.add_argument("file", nargs="?", help="YAML config file")
+    sp.set_defaults(func=_cmd_check_config)
+
+    sp = sub.add_parser("db", help="database maintenance")
+    dbsub = sp.add_subparsers(dest="db_command", required=True)
+    up = dbsub.add_parser("upgrade", help="apply the schema migrations")
+    with_config(up)
+    up.add_argument("--db", help="database URL (default: from config)")
+    up.set_defaults(func=_cmd_db_upgrade)
+
+    sp = sub.add_parser("ingest", help="feed raw PBX captures (ami.log / esl.log) into the database")
+    with_config(sp)
+    sp.add_argument("--pbx", choices=("asterisk", "freeswitch"), help="default: config pbx.type")
+    sp.add_argument("--db", help="database URL (default: from config)")
+    sp.add_argument("--project-variable", help="channel variable carrying the project (default: config)")
+    sp.add_argument("files", nargs="+", help="capture files; several = successive connections")
+    sp.set_defaults(func=_cmd_ingest)
+
+    sp = sub.add_parser("report", help="print a report from the database")
+    with_config(sp)
+    sp.add_argument("kind", choices=("legs", "calls"))
+    sp.add_argument("--db", help="database URL (default: from config)")
+    sp.add_argument("--from", dest="date_from", help="start (ISO date/time, UTC), inclusive")
+    sp.add_argument("--to", dest="date_to", help="end (ISO date/time, UTC), exclusive")
+    sp.add_argument("--extension")
+    sp.add_argument(
+        "--disposition", choices=("answered", "missed", "abandoned", "busy", "no_answer", "failed")
+    )
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sp.set_defaults(func=_cmd_report)
+
+    sp = sub.add_parser("demo", help="simulated PBX + daemon + SQLite: a compressed busy hour")
+    sp.add_argument("--pbx", choices=("asterisk", "freeswitch"), default="asterisk")
+    sp.add_argument(
+        "--db-path", default="ccagent-demo.db", help="SQLite file to create (default: %(default)s)"
+    )
+    sp.add_argument("--calls", type=int, default=120, help="calls in the busy hour (default: %(default)s)")
+    sp.add_argument("--seconds", type=float, default=30.0, help="wall-clock length (default: %(default)s)")
+    sp.add_argument("--seed", type=int, default=7)
+    sp.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = args.log_level
+    if level is None:
+        level = "INFO"
+        cfg_path = getattr(args, "config", None)
+        if cfg_path:
+            with contextlib.suppress(ConfigError):  # the command itself reports config errors
+                level = load_config(cfg_path).daemon.log_level
+    _setup_logging(level)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return EX_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
