@@ -15,7 +15,7 @@ import json
 import logging
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from functools import cache
 from typing import Any
@@ -118,21 +118,32 @@ class EventJournal:
         self._engine = engine
 
     def append(self, call_id: str, events: Sequence[PbxEvent]) -> None:
-        if not events:
+        self.append_many({call_id: events})
+
+    def append_many(self, batch: Mapping[str, Sequence[PbxEvent]]) -> None:
+        """Append events of several calls in one transaction (a pump flush), keeping per-call order."""
+        encoded = {cid: [encode_event(e) for e in events] for cid, events in batch.items() if events}
+        if not encoded:
             return
-        encoded = [encode_event(e) for e in events]
+        ids = list(encoded)
+        rows: list[dict[str, Any]] = []
         with self._engine.begin() as conn:
-            last = conn.execute(
-                select(func.max(_journal.c.seq)).where(_journal.c.call_id == call_id)
-            ).scalar_one_or_none()
-            start = 0 if last is None else last + 1
-            conn.execute(
-                _journal.insert(),
-                [
-                    {"call_id": call_id, "seq": start + i, "kind": kind, "payload": payload}
-                    for i, (kind, payload) in enumerate(encoded)
-                ],
-            )
+            last: dict[str, int] = {}
+            for i in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[i : i + _ID_CHUNK]
+                stmt = (
+                    select(_journal.c.call_id, func.max(_journal.c.seq))
+                    .where(_journal.c.call_id.in_(chunk))
+                    .group_by(_journal.c.call_id)
+                )
+                last.update({cid: seq for cid, seq in conn.execute(stmt)})
+            for cid, items in encoded.items():
+                start = last.get(cid, -1) + 1
+                rows.extend(
+                    {"call_id": cid, "seq": start + n, "kind": kind, "payload": payload}
+                    for n, (kind, payload) in enumerate(items)
+                )
+            conn.execute(_journal.insert(), rows)
 
     def load_open(self) -> dict[str, list[PbxEvent]]:
         """Every journalled call's events in append order; unreadable rows are logged and skipped."""

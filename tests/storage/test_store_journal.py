@@ -161,3 +161,12 @@ def test_R_SAFE_2_journal_resumes_open_calls(
     journal.drop(["A"])
     assert set(journal.load_open()) == {"B"}
     assert journal.count() == 2
+
+
+def test_R_SAFE_2_append_many_keeps_per_call_order(migrated_engine: Engine) -> None:
+    journal = EventJournal(migrated_engine)
+    d = [pe.Dtmf(ts=float(i), channel="u", call="X", digit=str(i)) for i in range(6)]
+    journal.append("X", d[:2])
+    journal.append_many({"X": d[2:4], "Y": d[4:5], "Z": []})
+    journal.append_many({"X": d[5:]})
+    assert journal.load_open() == {"X": d[:4] + d[5:], "Y": d[4:5]}
