@@ -137,17 +137,28 @@ class CallTracker:
                 return None
             call = self.calls[cid] = OpenCall(call_id=cid)
         call.events.append(e)
+        moved: list[OpenCall] = []
         for uid in _channels_of(e):
             if uid and uid not in call.ended and uid not in self._dead_channels and uid not in call.live:
                 call.live.add(uid)
+                previous = self._chan_call.get(uid)
                 self._chan_call[uid] = cid
+                if previous is not None and previous != cid and previous in self.calls:
+                    # Damaged input claimed the channel for two calls: the newest wins.
+                    other = self.calls[previous]
+                    other.live.discard(uid)
+                    if not other.live:
+                        moved.append(other)
+        finished: list[CallRecord] = []
+        for other in moved:
+            finished.extend(self._finish(other))
         if isinstance(e, ev.ChannelHangup):
             call.live.discard(e.channel)
             call.ended.add(e.channel)
             self._forget_channel(e.channel)
             if not call.live and not journal_only:
-                return self._finish(call)
-        return []
+                return finished + self._finish(call)
+        return finished
 
     def _forget_channel(self, uid: str) -> None:
         self._chan_call.pop(uid, None)
@@ -201,7 +212,8 @@ class CallTracker:
                 last = call.events[-1].ts if call.events else closed_at
                 result = self._route(
                     ev.ChannelHangup(ts=max(closed_at, last), channel=uid, call=call.call_id, cause=0,
-                                     cause_text="reconciled", reconciled=True)
+                                     cause_text="reconciled", reconciled=True),
+                    call_id=call.call_id,
                 )
                 if result:
                     done.extend(result)
