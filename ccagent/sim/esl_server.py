@@ -57,6 +57,7 @@ class EslServer:
         speed: float | None = None,
         autoplay: bool = True,
         wait_for_client: bool = True,
+        preencode: tuple[str, ...] = (),
     ) -> None:
         self._password = password
         self.host = host
@@ -80,6 +81,10 @@ class EslServer:
         self.commands: list[str] = []  # every command received (auth redacted)
         self.done = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # benchmarks: encode the stream once up front so the server is not what is being measured
+        self._encoded: dict[tuple[int, str], bytes] = {
+            (id(e), fmt): encode_event(e, fmt) for fmt in preencode for e in self._pending
+        }
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -229,7 +234,7 @@ class EslServer:
             if not c.wants(event):
                 continue
             fmt = c.fmt or "plain"
-            frame = cache.get(fmt)
+            frame = cache.get(fmt) or self._encoded.get((id(event), fmt))
             if frame is None:
                 frame = cache[fmt] = encode_event(event, fmt)
             await self._send(c, frame)
