@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from ccagent.core.legs.model import AgentOffer, CallRecord, Direction, Disposition, Leg, OfferOutcome, Role
 from ccagent.core.pbx_events import AgentStatus
@@ -37,6 +38,19 @@ def utc(ts: float) -> datetime:
 
 def _utc_opt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _t(value: str | None, limit: int) -> str | None:
+    """PBX-supplied text made storable on both dialects: no NUL (PostgreSQL refuses it), bounded length.
+
+    A 300-character SIP display name must not make PostgreSQL reject a whole batch
+    while SQLite (which ignores VARCHAR lengths) would have kept it.
+    """
+    if value is None:
+        return None
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value if len(value) <= limit else value[:limit]
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -105,13 +119,13 @@ class CallStore:
         for r in latest.values():
             call_rows.append(
                 {
-                    "call_id": r.call_id,
+                    "call_id": _t(r.call_id, 64),
                     "pbx": r.pbx,
                     "direction": r.direction.value,
                     "disposition": r.disposition.value,
-                    "caller": r.caller,
-                    "callee": r.callee,
-                    "project": r.project,
+                    "caller": _t(r.caller, 128),
+                    "callee": _t(r.callee, 128),
+                    "project": _t(r.project, 128),
                     "started_at": utc(r.started_at),
                     "ended_at": utc(r.ended_at),
                     "results": dict(r.results),
@@ -121,21 +135,21 @@ class CallStore:
             for leg in r.legs:
                 leg_rows.append(
                     {
-                        "call_id": r.call_id,
+                        "call_id": _t(r.call_id, 64),
                         "leg_seq": leg.leg_seq,
                         "direction": leg.direction.value,
-                        "caller": leg.caller,
-                        "caller_name": leg.caller_name,
-                        "callee": leg.callee,
-                        "extension": leg.extension,
-                        "employee": leg.employee,
+                        "caller": _t(leg.caller, 128),
+                        "caller_name": _t(leg.caller_name, 256),
+                        "callee": _t(leg.callee, 128),
+                        "extension": _t(leg.extension, 64),
+                        "employee": _t(leg.employee, 256),
                         "answered": leg.answered,
                         "disposition": leg.disposition.value,
                         "transfer_from_leg": leg.transfer_from_leg,
                         "transfer_kind": leg.transfer_kind,
                         "role": leg.role.value,
-                        "queue": leg.queue,
-                        "project": leg.project,
+                        "queue": _t(leg.queue, 128),
+                        "project": _t(leg.project, 128),
                         "started_at": utc(leg.started_at),
                         "answered_at": _utc_opt(leg.answered_at),
                         "ended_at": utc(leg.ended_at),
@@ -143,17 +157,17 @@ class CallStore:
                         "talk_s": float(leg.talk_s),
                         "hangup_cause": leg.hangup_cause,
                         "hangup_by": leg.hangup_by,
-                        "channel": leg.channel,
+                        "channel": _t(leg.channel, 128),
                         "reconciled": leg.reconciled,
                     }
                 )
             for offer in r.offers:
                 offer_rows.append(
                     {
-                        "call_id": r.call_id,
-                        "extension": offer.extension,
-                        "employee": offer_employee(offer.extension) if offer_employee else None,
-                        "queue": offer.queue,
+                        "call_id": _t(r.call_id, 64),
+                        "extension": _t(offer.extension, 64),
+                        "employee": _t(offer_employee(offer.extension), 256) if offer_employee else None,
+                        "queue": _t(offer.queue, 128),
                         "offered_at": utc(offer.offered_at),
                         "ring_s": float(offer.ring_s),
                         "outcome": offer.outcome.value,
@@ -171,6 +185,31 @@ class CallStore:
                 conn.execute(_legs.insert(), leg_rows)
             if offer_rows:
                 conn.execute(_offers.insert(), offer_rows)
+
+    def save_calls_isolating(
+        self, records: Sequence[CallRecord], *, offer_employee: EmployeeOf | None = None
+    ) -> dict[str, str]:
+        """Like ``save_calls``, but one unstorable call does not lose the others.
+
+        The batch is tried first (the fast path); if the database refuses it,
+        each call is saved in its own transaction.  Returns ``{call_id: reason}``
+        for the calls that could not be stored (reason = exception class and
+        the driver's message, without bound parameters).
+        """
+        try:
+            self.save_calls(records, offer_employee=offer_employee)
+            return {}
+        except DBAPIError:
+            pass
+        failed: dict[str, str] = {}
+        for record in records:
+            try:
+                self.save_calls([record], offer_employee=offer_employee)
+            except DBAPIError as exc:
+                failed[record.call_id] = (
+                    f"{type(exc.orig).__name__}: {str(exc.orig).splitlines()[0] if str(exc.orig) else ''}"
+                )
+        return failed
 
     def delete_calls(self, call_ids: Sequence[str]) -> None:
         with self._engine.begin() as conn:
@@ -190,13 +229,13 @@ class CallStore:
             key = agent_status_key(pbx, s)
             rows[key] = {
                 "pbx": pbx,
-                "extension": s.extension,
-                "employee": employee_of(s.extension) if employee_of else None,
-                "queue": s.queue,
-                "action": s.action,
-                "reason": s.reason,
+                "extension": _t(s.extension, 64),
+                "employee": _t(employee_of(s.extension), 256) if employee_of else None,
+                "queue": _t(s.queue, 128),
+                "action": _t(s.action, 16),
+                "reason": _t(s.reason, 256),
                 "at": utc(s.ts),
-                "event_key": key,
+                "event_key": _t(key, 512),
             }
         dialect = self._engine.dialect.name
         if dialect == "postgresql":

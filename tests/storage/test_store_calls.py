@@ -203,3 +203,24 @@ def test_R_REP_1_large_batch_in_chunks(store: CallStore, build: Any) -> None:
     store.save_calls([replace(r, reconciled=True) for r in records])
     assert (store.count_calls(), store.count_legs()) == (1200, 1200)
     assert all(r.reconciled for r in store.load_calls(["b0000", "b1199"]))
+
+
+def test_R_SAFE_1_hostile_pbx_text_is_stored_on_both_dialects(store: CallStore, build: Any) -> None:
+    """A NUL byte or an over-long display name must not make PostgreSQL refuse the batch."""
+    name = "Оля\x00" + "x" * 400
+    record = build.record("n1", (build.leg("n1", 0, caller_name=name, caller="0601\x00"),))
+    store.save_calls([record])
+    (leg,) = store.load_calls(["n1"])[0].legs
+    assert leg.caller == "0601"
+    assert (
+        leg.caller_name is not None and leg.caller_name.startswith("Оляxxx") and len(leg.caller_name) == 256
+    )
+
+
+def test_R_SAFE_1_one_unstorable_call_does_not_lose_the_batch(store: CallStore, build: Any) -> None:
+    good = [build.record(f"g{i}") for i in range(3)]
+    broken = build.record("bad", (build.leg("bad", 0), build.leg("bad", 0)))  # duplicate leg_seq
+    failed = store.save_calls_isolating([good[0], broken, *good[1:]])
+    assert list(failed) == ["bad"] and "unique" in failed["bad"].lower()
+    assert store.call_ids() == ["g0", "g1", "g2"]
+    assert store.save_calls_isolating(good) == {}
