@@ -2,7 +2,8 @@
 
 Prints figures; asserts nothing.  Usage:
     python bench/storage/write_bench.py [--calls 20000] [--batch 500] [--db URL]
-Default DB: a fresh SQLite file in a temp dir (WAL, synchronous=NORMAL).
+Default DB: a fresh SQLite file in a temp dir (WAL, synchronous=NORMAL). With --db on
+PostgreSQL, pass a scratch database: the rows written are left there.
 """
 
 from __future__ import annotations

@@ -224,3 +224,17 @@ def test_R_SAFE_1_one_unstorable_call_does_not_lose_the_batch(store: CallStore, 
     assert list(failed) == ["bad"] and "unique" in failed["bad"].lower()
     assert store.call_ids() == ["g0", "g1", "g2"]
     assert store.save_calls_isolating(good) == {}
+
+
+def test_R_REP_1_sqlite_time_text_is_sqlalchemys_storage_format(sqlite_url: str, build: Any) -> None:
+    """The fast SQLite time binder must write exactly what SQLAlchemy's DATETIME reads and compares."""
+    from ccagent.storage.db import make_engine, upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    kyiv_leg = build.leg("k1", 0, started_at=build.T0 + 0.123456)
+    CallStore(engine).save_calls([build.record("k1", (kyiv_leg,))])
+    with engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT started_at, answered_at FROM call_legs").one()
+    engine.dispose()
+    assert tuple(raw) == ("2024-05-01 10:00:00.123456", "2024-05-01 10:00:05.373456")
