@@ -10,6 +10,7 @@ migrations really build.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from logging.config import fileConfig
@@ -86,6 +87,9 @@ def run_migrations_online() -> None:
         scratch = not url
         if scratch:
             url = f"sqlite:///{Path(tmp) / 'scratch.db'}"
+            logging.getLogger("alembic").warning(
+                "CCAGENT_DB_URL is not set: working on a scratch SQLite database migrated to head"
+            )
         engine = create_engine(url, poolclass=pool.NullPool)
         try:
             with engine.connect() as connection:
