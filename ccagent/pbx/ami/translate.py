@@ -144,7 +144,7 @@ class AmiTranslator:
             if msg.get("EventList") == "start" and msg.get("Response") == "Success":
                 # A list (CoreShowChannels) begins: channels created from now on
                 # are live even if the list, taken earlier, misses them.
-                self._listing += 1
+                self.begin_snapshot()
                 self._snapshot_items.setdefault(msg.get("ActionID", ""), [])
             return []
         ts_text = msg.get("Timestamp")
@@ -160,8 +160,14 @@ class AmiTranslator:
         return handler(msg, ts)
 
     def begin_snapshot(self) -> None:
-        """A CoreShowChannels was requested out of band (live client): channels from now on are live."""
-        self._listing += 1
+        """A (re)connection asks CoreShowChannels: channels created from now on are live.
+
+        Only the current connection's listing counts: a list cut short by a
+        drop is forgotten, or its channels would be kept alive forever.
+        """
+        self._listing = 1
+        self._created_during_list.clear()
+        self._snapshot_items.clear()
 
     def party_of(self, channel_name: str) -> tuple[PartyKind, str | None]:
         """``PJSIP/101-0000001f`` -> (EXTENSION, "101"); trunks are EXTERNAL."""
@@ -548,8 +554,7 @@ class AmiTranslator:
             )
             for c in sorted(self._created_during_list - listed)
         )
-        self._listing = max(0, self._listing - 1)
-        if not self._listing:
-            self._created_during_list.clear()
+        self._listing = 0
+        self._created_during_list.clear()
         expected = _int(m.get("ListItems"), len(items))
         return [ev.ChannelsSnapshot(ts=ts, channels=tuple(items) + extra, complete=expected == len(items))]
