@@ -104,6 +104,7 @@ class SimAsterisk:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._originate_seq = 0
+        self._login_event = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -137,9 +138,12 @@ class SimAsterisk:
         """Wait until ``n`` authenticated connections exist (test helper)."""
         deadline = time.monotonic() + timeout
         while self.logged_in < n:
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise TimeoutError(f"no {n} AMI login(s) within {timeout}s")
-            await asyncio.sleep(0.005)
+            self._login_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._login_event.wait(), min(left, 0.05))
 
     # ------------------------------------------------------------------ faults
 
@@ -179,7 +183,7 @@ class SimAsterisk:
         speed: float | None = None,
         *,
         faults: Mapping[int, Fault] | None = None,
-        flush_every: int = 256,
+        flush_every: int = 32,
     ) -> int:
         """Play events to logged-in clients; returns how many were played.
 
@@ -255,6 +259,8 @@ class SimAsterisk:
                 await conn.writer.drain()
             except (ConnectionError, OSError):
                 self._conns.discard(conn)
+        # Let connection handlers run: a real PBX answers actions while events flow.
+        await asyncio.sleep(0)
 
     def _observe(self, msg: AmiMessage) -> None:
         """Keep the live-channel model truthful (CoreShowChannels answers from it)."""
@@ -327,6 +333,7 @@ class SimAsterisk:
                 conn.username = self.username
                 conn.events = (action.get("Events") or "on").lower() != "off"
                 self.stats.logins += 1
+                self._login_event.set()
                 self._reply(conn, action, [("Response", "Success"), ("Message", "Authentication accepted")])
                 if conn.events:
                     conn.writer.write(

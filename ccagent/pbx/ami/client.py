@@ -231,6 +231,7 @@ class AmiClient:
         self._parser: AmiParser | None = None
         self._closing = False
         self._wakeup = asyncio.Event()
+        self._connected = asyncio.Event()
         self._run_task: asyncio.Task[None] | None = None
         self._blocked = False
         self._drop_reason: str | None = None
@@ -273,6 +274,7 @@ class AmiClient:
                 if self.connection_no > 1:
                     self.metrics.reconnects += 1
                 self.state = ConnState.CONNECTED
+                self._connected.set()
                 log.info(
                     "AMI connected to %s:%s as %s (Asterisk Call Manager/%s, connection %d)",
                     self.host,
@@ -315,6 +317,10 @@ class AmiClient:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self.state = ConnState.DISCONNECTED
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until logged in (the next time, if currently disconnected)."""
+        await asyncio.wait_for(self._connected.wait(), timeout)
 
     def next_backoff(self, attempt: int) -> float:
         """Capped exponential delay with +-jitter (fraction) for reconnect number ``attempt``."""
@@ -398,6 +404,7 @@ class AmiClient:
                 task.cancel()
 
     def _teardown(self, reason: str) -> None:
+        self._connected.clear()
         parser, self._parser = self._parser, None
         if parser is not None:
             self._base_messages += parser.messages
@@ -581,20 +588,20 @@ class AmiClient:
     def _spawn(self, coro_or_none: Awaitable[None] | None, what: str) -> None:
         if coro_or_none is None or not inspect.isawaitable(coro_or_none):
             return
-
-        async def guarded() -> None:
-            try:
-                await coro_or_none
-            except asyncio.CancelledError:
-                raise
-            except AmiError as exc:
-                log.warning("AMI %s did not complete: %s", what, exc)
-            except Exception:
-                log.exception("AMI %s failed", what)
-
-        task = asyncio.create_task(guarded())
+        task = asyncio.ensure_future(coro_or_none)
         self._aux_tasks.add(task)
-        task.add_done_callback(self._aux_tasks.discard)
+
+        def done(t: asyncio.Future[None]) -> None:
+            self._aux_tasks.discard(t)  # type: ignore[arg-type]
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if isinstance(exc, AmiError):
+                log.warning("AMI %s did not complete: %s", what, exc)
+            elif exc is not None:
+                log.error("AMI %s failed: %s", what, _why(exc), exc_info=exc)
+
+        task.add_done_callback(done)
 
 
 def _why(exc: BaseException) -> str:

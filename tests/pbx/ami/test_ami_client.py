@@ -103,6 +103,14 @@ async def next_of(q: asyncio.Queue[QueueItem], kind: type, timeout: float = 5.0)
             return item
 
 
+async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.005)):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
 async def drain(q: asyncio.Queue[QueueItem]) -> list[QueueItem]:
     out: list[QueueItem] = []
     while not q.empty():
@@ -297,7 +305,7 @@ def test_r_pbx_5_order_of_items_around_a_drop() -> None:
             await sim.play([ev(1), ev(2)])
             await asyncio.sleep(0.05)
             sim.drop_clients()
-            await sim.wait_logged_in()
+            await until(lambda: c.connection_no == 2 and c.state is ConnState.CONNECTED)
             await c.close()
             await task
             kinds = []
@@ -370,7 +378,7 @@ def test_r_pbx_5_list_action_collects_and_enqueues_in_order() -> None:
         async with SimAsterisk(secret=SECRET) as sim:
             c = client_for(sim)
             task = asyncio.create_task(c.run())
-            await sim.wait_logged_in()
+            await c.wait_connected(5)
             await sim.play(
                 [
                     newchannel("1795546000.1", "PJSIP/customers-00000001", "Іван Петренко"),
