@@ -23,9 +23,9 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from bench.dialer.baselines import ClairvoyantPacer, FixedRatioPacer, VicidialAdaptPacer  # noqa: E402
-from bench.dialer.sim import Result, Scenario, run_shift  # noqa: E402
-from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer  # noqa: E402
+from bench.dialer.baselines import ClairvoyantPacer, FixedRatioPacer, VicidialAdaptPacer
+from bench.dialer.sim import Result, Scenario, run_shift
+from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
 
 SCENARIOS: list[Scenario] = [
     Scenario("s05-short", 5, 0.30, aht_s=60.0, wrap_s=10.0),
@@ -34,7 +34,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("s20-low-amd", 20, 0.10, aht_s=90.0, wrap_s=10.0, amd=True),
     Scenario("s20-drift-down", 20, 0.35, answer_rate_after=0.15, aht_s=120.0),
     Scenario("s50-high-short", 50, 0.60, aht_s=60.0, wrap_s=10.0),
-    Scenario("s50-drift-up-amd", 50, 0.12, answer_rate_after=0.40, change_at_s=3 * 3600.0, aht_s=150.0, amd=True),
+    Scenario(
+        "s50-drift-up-amd", 50, 0.12, answer_rate_after=0.40, change_at_s=3 * 3600.0, aht_s=150.0, amd=True
+    ),
     Scenario("s100-low", 100, 0.10, aht_s=180.0, wrap_s=15.0),
     Scenario("s100-mid-amd", 100, 0.30, aht_s=90.0, wrap_s=12.0, amd=True),
     Scenario("s100-long", 100, 0.25, aht_s=300.0, wrap_s=30.0),
@@ -82,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results = [_job(j) for j in jobs]
     elapsed = time.perf_counter() - t0
-    print(f"# dialer benchmark: {len(scenarios)} scenarios x {seeds} seed(s) x {len(pacers)} pacers, "
-          f"{hours:g} h shifts, {elapsed:.0f} s wall")
+    print(
+        f"# dialer benchmark: {len(scenarios)} scenarios x {seeds} seed(s) x {len(pacers)} pacers, "
+        f"{hours:g} h shifts, {elapsed:.0f} s wall"
+    )
     report(scenarios, pacers, results)
     return 0
 
@@ -106,8 +110,10 @@ def report(scenarios: list[Scenario], pacers: list[str], results: list[Result]) 
     for r in results:
         by.setdefault((r.scenario, r.pacer), []).append(r)
     print()
-    print("| scenario | agents | pacer | occupancy | occ/ref | abandon (max seed) | worst 30-min | "
-          "contacts/agent-h | calls placed | decide() mean us |")
+    print(
+        "| scenario | agents | pacer | occupancy | occ/ref | abandon (max seed) | worst 30-min | "
+        "contacts/agent-h | calls placed | decide() mean us |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     ratios: list[tuple[Scenario, float, float]] = []
     failures: list[str] = []
@@ -117,8 +123,10 @@ def report(scenarios: list[Scenario], pacers: list[str], results: list[Result]) 
         aggs = {p: _agg(by[(sc.name, p)]) for p in pacers if (sc.name, p) in by}
         for p, a in aggs.items():
             rel = a["occ"] / ref_occ if ref else float("nan")
-            print(f"| {sc.name} | {sc.n_agents} | {p} | {a['occ']:.3f} | {rel:.3f} | {a['ab'] * 100:.2f}% | "
-                  f"{a['win'] * 100:.2f}% | {a['cph']:.1f} | {a['placed']:.0f} | {a['dec']:.0f} |")
+            print(
+                f"| {sc.name} | {sc.n_agents} | {p} | {a['occ']:.3f} | {rel:.3f} | {a['ab'] * 100:.2f}% | "
+                f"{a['win'] * 100:.2f}% | {a['cph']:.1f} | {a['placed']:.0f} | {a['dec']:.0f} |"
+            )
         if "predictive" in aggs:
             a = aggs["predictive"]
             rel = a["occ"] / ref_occ if ref else float("nan")

@@ -421,7 +421,8 @@ class Simulator:
         for start, _e in self.wrapping.values():
             busy += max(0.0, end - start)
         st = self.stats
-        occ = busy / (sc.n_agents * end)
+        agent_s = sc.n_agents * end
+        occ = busy / agent_s if agent_s > 0 else 0.0
         return Result(
             scenario=sc.name,
             pacer=name or type(pacer).__name__,
@@ -429,7 +430,7 @@ class Simulator:
             occupancy=occ,
             abandon_rate=st.abandoned / st.answered if st.answered else 0.0,
             worst_window_abandon=worst_window(self.answer_times, self.abandon_times, end),
-            contacts_per_agent_hour=st.connected / (sc.n_agents * end / 3600.0),
+            contacts_per_agent_hour=st.connected / (agent_s / 3600.0) if agent_s > 0 else 0.0,
             placed=st.placed,
             answered=st.answered,
             abandoned=st.abandoned,
@@ -441,10 +442,14 @@ class Simulator:
 
 
 def worst_window(
-    answers: list[float], abandons: list[float], horizon_s: float, window_s: float = 1800.0, step_s: float = 60.0
+    answers: list[float],
+    abandons: list[float],
+    horizon_s: float,
+    window_s: float = 1800.0,
+    step_s: float = 60.0,
 ) -> float:
     """Worst abandon rate over every window of ``window_s`` sliding by ``step_s`` inside the shift."""
-    n_bins = int(math.ceil(horizon_s / step_s))
+    n_bins = math.ceil(horizon_s / step_s)
     a = [0] * n_bins
     b = [0] * n_bins
     for x in answers:

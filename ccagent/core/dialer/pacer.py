@@ -29,9 +29,10 @@ the trailing 30-minute window (one abandon is a large share of a small team's wi
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, deque
-from operator import mul
+from operator import mul, sub
 from typing import Any
 
 from ccagent.core.dialer.estimators import (
@@ -90,8 +91,12 @@ class ProgressivePacer:
         free = _int(getattr(state, "agents_free", 0))
         if free <= 0:
             return 0
-        busy_lines = _int(getattr(state, "n_ringing", 0)) + _int(getattr(state, "n_waiting", 0))
-        return max(0, int(free * self.lines_per_agent) - busy_lines)
+        ringing = _int(getattr(state, "n_ringing", 0))
+        waiting = _int(getattr(state, "n_waiting", 0))
+        talking = _int(getattr(state, "n_talking", 0))
+        free_lines = _int(_cfg(state, "max_lines", 10**6)) - ringing - waiting - talking
+        want = int(free * self.lines_per_agent) - ringing - waiting
+        return max(0, min(want, free_lines))
 
 
 class PredictivePacer:
@@ -107,12 +112,14 @@ class PredictivePacer:
         run_guard: float = 0.9,
         theta_min: float = 0.002,
         theta_max: float = 0.25,
-        answer_memory_s: float = 900.0,
+        answer_memory_s: float = 600.0,
         refresh_s: float = 60.0,
         prior_answer_rate: float = 0.3,
         prior_aht_s: float = 120.0,
         prior_wrap_s: float = 15.0,
         max_talk_s: int = 3600,
+        calibration_s: float = 3600.0,
+        busy_refresh_s: float = 600.0,
     ) -> None:
         if not 0.0 < target_abandon < 1.0:
             raise ValueError(f"target_abandon: must be in (0, 1), got {target_abandon!r}")
@@ -135,8 +142,10 @@ class PredictivePacer:
         self.theta_max = theta_max
         self.refresh_s = refresh_s
         self.max_talk_s = max_talk_s
+        self.calibration_s = calibration_s
+        self.busy_refresh_s = busy_refresh_s
 
-        self.rate_slow = DecayingRate(prior_answer_rate, 6.0, answer_memory_s, 200.0)
+        self.rate_slow = DecayingRate(prior_answer_rate, 6.0, answer_memory_s, 150.0)
         self.rate_fast = DecayingRate(prior_answer_rate, 6.0, 120.0, 40.0)
         self.machines = DecayingRate(0.1, 4.0, answer_memory_s, 200.0)
         self.talk = Histogram(max_talk_s, exponential_prior(prior_aht_s, max_talk_s, 3.0), cap=3000.0)
@@ -144,7 +153,7 @@ class PredictivePacer:
         self._ring_bins = 0  # set from the dial timeout on the first decide
         self.ring_answer: Histogram | None = None
         self.ring_other: Histogram | None = None
-        self._pending_ring: list[tuple[bool, float]] = []
+        self._maturing: list[tuple[float, int, float]] = []  # (launch time, outcome, duration)
 
         self.answered = 0
         self.abandoned = 0
@@ -156,11 +165,23 @@ class PredictivePacer:
         self._taus: list[int] = []
         self._dl = 2
         self._next_refresh = -1.0
-        self._refresh_counts = (0, 0, 0)
+        self._refresh_counts = (0, 0)
+        self._next_busy_refresh = -1.0
         self._talk_rows: dict[int, tuple[float, ...]] = {}
         self._wrap_rows: dict[int, tuple[float, ...]] = {}
         self._kernels: list[list[float]] = []
         self._jmax = 1
+        self._warm_after = 90.0
+        self._cal_obs = 0.0
+        self._cal_pred = 0.0
+        self._cal_t = 0.0
+        self._st: list[float] = []
+        self._sw: list[float] = []
+        self._sa: list[float] = []
+        self._so: list[float] = []
+        self._talk_mean = prior_aht_s
+        self._wrap_mean = prior_wrap_s
+        self._ring_rows: list[tuple[float, float, list[float], list[float]]] = []
         self.last_theta = self.target_eff
 
     # ------------------------------------------------------------------ learning
@@ -176,43 +197,54 @@ class PredictivePacer:
         if kind in _LIVE_KINDS:
             self.answered += 1
             self._answer_times.append(t)
-            self.rate_slow.observe(t, True)
-            self.rate_fast.observe(t, True)
-            self.machines.observe(t, False)
-            self._ring(True, d)
+            heapq.heappush(self._maturing, (t - d, 1, d))
         elif kind in _OTHER_KINDS:
-            self.rate_slow.observe(t, False)
-            self.rate_fast.observe(t, False)
-            self.machines.observe(t, kind == "machine")
-            self._ring(False, d)
+            heapq.heappush(self._maturing, (t - d, 2 if kind == "machine" else 0, d))
         elif kind == "abandon":
             self.abandoned += 1
+            self._cal_obs += 1.0
             self._abandon_times.append(t)
         elif kind == "talk_end":
             self.talk.add(d)
         elif kind == "wrap_end":
             self.wrap.add(d)
 
-    def _ring(self, live: bool, d: float) -> None:
-        if self.ring_answer is None or self.ring_other is None:
-            self._pending_ring.append((live, d))
-            return
-        (self.ring_answer if live else self.ring_other).add(d)
+    def _mature(self, now: float) -> None:
+        """Learn from call outcomes only once every call launched at the same time has resolved.
+
+        Busy signals resolve in a second or two, answers after ~10 s, no-answers at the dial
+        timeout: counting outcomes as they arrive would see only the quick ones at the start
+        of the shift (or after a burst) and badly underestimate the answer rate.  Waiting until
+        the launch cohort is complete removes that censoring bias at the cost of ~30 s delay.
+        """
+        assert self.ring_answer is not None and self.ring_other is not None
+        heap = self._maturing
+        cut = now - self._ring_bins
+        while heap and heap[0][0] <= cut:
+            _launched, code, d = heapq.heappop(heap)
+            live = code == 1
+            self.rate_slow.observe(now, live)
+            self.rate_fast.observe(now, live)
+            self.machines.observe(now, code == 2)
+            (self.ring_answer if live else self.ring_other).add(d)
+        slow, fast = self.rate_slow, self.rate_fast
+        if abs(fast.mean - slow.mean) > 2.5 * math.sqrt(fast.variance + slow.variance):
+            # the answer rate has moved (new list segment, time of day): restart the long memory
+            # from recent evidence instead of letting it drift across for half an hour
+            slow.alpha, slow.beta = fast.alpha, fast.beta
 
     def _init_ring(self, dial_timeout: float, amd: bool) -> None:
-        n = int(math.ceil(dial_timeout)) + (8 if amd else 3)
+        n = math.ceil(dial_timeout) + (8 if amd else 3)
         self._ring_bins = n
+        self._warm_after = 3.0 * n
         self.ring_answer = Histogram(n + 1, uniform_prior(2, min(n, 20), n + 1, 2.0), cap=3000.0)
         other_prior = [0.0] * (n + 1)
         other_prior[min(n, int(dial_timeout))] = 1.5
         for i in range(1, 6):
             other_prior[i] += 0.1
         self.ring_other = Histogram(n + 1, other_prior, cap=3000.0)
-        for live, d in self._pending_ring:
-            (self.ring_answer if live else self.ring_other).add(d)
-        self._pending_ring.clear()
         top = n + 1
-        taus = [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 19, 22, 25, 28, 32, 36, 40]
+        taus = [0, 2, 4, 6, 8, 10, 12, 15, 18, 22, 26, 30, 35, 40]
         self._taus = [x for x in taus if x < top] + [top]
 
     # ------------------------------------------------------------------ estimates
@@ -239,14 +271,40 @@ class PredictivePacer:
         return out
 
     def _refresh(self, now: float) -> None:
-        """Rebuild the cached per-age rows; often while the distributions are still young."""
-        assert self.ring_answer is not None
+        """Re-snapshot the learned distributions and drop the cached per-age rows.
+
+        Ring-time rows are cheap and follow the answer distribution every ``refresh_s``.
+        Talk/wrap rows are the expensive part (one per distinct busy age), so they are rebuilt
+        when a young distribution has grown by a fifth, and only every ``busy_refresh_s`` once
+        a thousand calls have settled its shape.
+        """
+        assert self.ring_answer is not None and self.ring_other is not None
+        self._sa = sa = self.ring_answer.survival()
+        self._so = self.ring_other.survival()
+        na = len(sa) - 1
+        taus = self._taus
+        self._ring_rows = []
+        for s in range(na + 1):
+            d = [sa[s] - sa[min(na, s + tau)] for tau in taus]
+            self._ring_rows.append((sa[s], self._so[s], d, [x * x for x in d]))
+        self._next_refresh = now + self.refresh_s
+        counts = (self.talk.observed, self.wrap.observed)
+        old = self._refresh_counts
+        grown = any(o < 1000 and n >= 1.2 * o + 5 for o, n in zip(old, counts, strict=True))
+        if not grown and now < self._next_busy_refresh:
+            return
+        self._refresh_counts = counts
+        self._next_busy_refresh = now + self.busy_refresh_s
         self._talk_rows.clear()
         self._wrap_rows.clear()
-        sw = self.wrap.survival()
+        # snapshots: the histograms keep learning between refreshes without invalidating the rows
+        self._st = self.talk.survival()
+        self._sw = sw = self.wrap.survival()
+        self._talk_mean = self.talk.mean()
+        self._wrap_mean = self.wrap.mean()
         nw = len(sw) - 1
         dl = self._dl
-        self._jmax = self._taus[-1] + dl + 1
+        self._jmax = taus[-1] + dl + 1
 
         def wcdf(x: float) -> float:
             if x <= 0.0:
@@ -257,19 +315,10 @@ class PredictivePacer:
             frac = x - k
             return 1.0 - (sw[k] * (1.0 - frac) + sw[k + 1] * frac)
 
-        self._kernels = [[wcdf(tau + dl - j - 0.5) for j in range(self._jmax)] for tau in self._taus]
-        counts = (self.talk.observed, self.wrap.observed, self.ring_answer.observed)
-        young = min(counts) < 200
-        self._refresh_counts = counts
-        self._next_refresh = now + (min(self.refresh_s, 10.0) if young else self.refresh_s)
+        self._kernels = [[wcdf(tau + dl - j - 0.5) for j in range(self._jmax)] for tau in taus]
 
-    def _talk_row(self, age: float) -> tuple[float, ...]:
-        a = int(age)
-        key = a if a < 120 else (a - a % 2 if a < 600 else a - a % 10)
-        row = self._talk_rows.get(key)
-        if row is not None:
-            return row
-        st = self.talk.survival()
+    def _talk_row(self, key: int) -> tuple[float, ...]:
+        st = self._st
         n = len(st) - 1
         jmax = self._jmax
         s0 = st[key] if key < n else 0.0
@@ -277,9 +326,10 @@ class PredictivePacer:
             seg = st[key : key + jmax + 1]
             if len(seg) < jmax + 1:
                 seg = seg + [0.0] * (jmax + 1 - len(seg))
-            e = [(seg[j] - seg[j + 1]) / s0 for j in range(jmax)]
+            inv = 1.0 / s0
+            e = [x * inv for x in map(sub, seg, seg[1:])]
         else:  # beyond anything observed: a memoryless tail with the mean talk time
-            m = max(60.0, self.talk.mean())
+            m = max(60.0, self._talk_mean)
             e = [math.exp(-j / m) - math.exp(-(j + 1) / m) for j in range(jmax)]
         probs = [sum(map(mul, e, k)) for k in self._kernels]
         row = tuple(probs) + tuple(q * (1.0 - q) for q in probs)
@@ -291,14 +341,14 @@ class PredictivePacer:
         row = self._wrap_rows.get(w)
         if row is not None:
             return row
-        sw = self.wrap.survival()
+        sw = self._sw
         n = len(sw) - 1
         s0 = sw[w] if w < n else 0.0
         dl = self._dl
         if s0 > 1e-9:
             probs = [(s0 - sw[min(n, w + tau + dl)]) / s0 for tau in self._taus]
         else:
-            m = max(5.0, self.wrap.mean())
+            m = max(5.0, self._wrap_mean)
             probs = [1.0 - math.exp(-(tau + dl) / m) for tau in self._taus]
         row = tuple(probs) + tuple(q * (1.0 - q) for q in probs)
         self._wrap_rows[w] = row
@@ -307,7 +357,12 @@ class PredictivePacer:
     # ------------------------------------------------------------------ control
     def _theta(self, now: float, horizon: float) -> float:
         k0 = 3.0
-        calib = (self.abandoned + k0) / (self.predicted_abandons + k0)
+        if now > self._cal_t:
+            f = math.exp(-(now - self._cal_t) / self.calibration_s)
+            self._cal_obs *= f
+            self._cal_pred *= f
+            self._cal_t = now
+        calib = (self._cal_obs + k0) / (self._cal_pred + k0)
         theta = self.target_eff / calib
         # trailing window budget
         cut = now - self.window_s
@@ -340,9 +395,10 @@ class PredictivePacer:
             return 0
         now = float(getattr(state, "time", self._last_event_t) or 0.0)
         if self.ring_answer is None:
-            self._dl = int(math.ceil(float(_cfg(state, "connect_deadline_s", 2.0))))
+            self._dl = math.ceil(float(_cfg(state, "connect_deadline_s", 2.0)))
             self._init_ring(float(_cfg(state, "dial_timeout_s", 25.0)), bool(_cfg(state, "amd", False)))
-        if now >= self._next_refresh:
+        self._mature(now)
+        if now >= self._next_refresh or now >= self._next_busy_refresh:
             self._refresh(now)
         assert self.ring_answer is not None and self.ring_other is not None
 
@@ -361,7 +417,14 @@ class PredictivePacer:
         # capacity: agents available by tau + deadline
         cap = [float(free)] * m_n
         cap_var = [0.0] * m_n
-        rows = [self._talk_row(a) for a in talking]
+        get = self._talk_rows.get
+        rows = []
+        for a in talking:
+            k = int(a)
+            if k >= 120:
+                k -= k % 2 if k < 600 else k % 10
+            row = get(k)
+            rows.append(row if row is not None else self._talk_row(k))
         rows.extend(self._wrap_row(w) for w in wrapping)
         if rows:
             sums = list(map(sum, zip(*rows, strict=True)))
@@ -372,34 +435,40 @@ class PredictivePacer:
         # live answers by tau from customers waiting and calls ringing
         p, var_p = self.answer_rate()
         p = min(0.999, max(1e-4, p))
-        sa = self.ring_answer.survival()
-        so = self.ring_other.survival()
+        sa = self._sa
         na = len(sa) - 1
         n_wait = len(waiting)
         load = [float(n_wait)] * m_n
         load_var = [0.0] * m_n
-        per_p = [0.0] * m_n  # d load / d p, for the answer-rate uncertainty
         if ringing:
+            warm = self.ring_answer.observed >= 100 and now >= self._warm_after
+            ring_rows = self._ring_rows
+            wrows = []
             for age, c in Counter(map(round, ringing)).items():
-                s = min(max(age, 0), na)
-                sa_s = sa[s]
-                denom = p * sa_s + (1.0 - p) * so[s]
+                sa_s, so_s, d, d2 = ring_rows[min(max(age, 0), na)]
+                # before the ring-time distributions are learned, the early answers are only the
+                # quick ones (censoring), so a call's age must not yet count as evidence against it
+                denom = p * sa_s + (1.0 - p) * so_s if warm else sa_s
                 if denom <= 1e-12 or sa_s <= 0.0:
                     continue
                 k = p / denom
+                ck = c * k
+                ck2 = ck * k
+                wrows.append([ck * x for x in d] + [ck2 * x for x in d2])
+            if wrows:
+                sums = list(map(sum, zip(*wrows, strict=True)))
                 for m in range(m_n):
-                    q = k * (sa_s - sa[min(na, s + taus[m])])
-                    if q > 0.0:
-                        load[m] += c * q
-                        load_var[m] += c * q * (1.0 - q)
-                        per_p[m] += c * q / p
+                    load[m] += sums[m]
+                    load_var[m] = sums[m] - sums[m_n + m]
+        # d load / d p, for the answer-rate uncertainty (q is nearly proportional to p)
+        per_p = [(load[m] - n_wait) / p for m in range(m_n)]
         # a new call's chance to be answered by tau, and where its answer falls
         fa = [1.0 - sa[min(na, tau)] for tau in taus]
         weights = [fa[0]] + [fa[m] - fa[m - 1] for m in range(1, m_n)]
         weights[-1] += 1.0 - fa[-1]
         fnew = [p * x for x in fa]
         base_mu = [load[m] - cap[m] + 0.5 for m in range(m_n)]
-        base_var = [load_var[m] + cap_var[m] + 0.05 for m in range(m_n)]
+        base_var = [load_var[m] + cap_var[m] + 1e-3 for m in range(m_n)]
         active = [m for m in range(m_n) if weights[m] > 1e-6]
         theta = self._theta(now, float(_cfg(state, "horizon_s", 8 * 3600.0)))
         self.last_theta = theta
@@ -415,8 +484,10 @@ class PredictivePacer:
                 tot += weights[m] * normal_cdf(mu / math.sqrt(v))
             return tot
 
+        # calls with an idle agent reserved each carry no risk at all: never dial fewer
+        safe = min(free_lines, max(0, free - len(ringing) - n_wait))
         if abandon_prob(1) > theta:
-            return 0
+            return safe
         lo, hi = 1, free_lines
         if abandon_prob(hi) <= theta:
             lo = hi
@@ -427,5 +498,7 @@ class PredictivePacer:
                     lo = mid
                 else:
                     hi = mid
-        self.predicted_abandons += lo * p * abandon_prob(lo)
-        return lo
+        expected = lo * p * abandon_prob(lo)
+        self.predicted_abandons += expected
+        self._cal_pred += expected
+        return max(lo, safe)
