@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ccagent.app.bootstrap import build
 from ccagent.config import Config
+from ccagent.pbx.ami.parser import AmiParser
 from ccagent.pbx.capture import detect_format, iter_ami_capture
 
 log = logging.getLogger(__name__)
@@ -32,17 +33,18 @@ class IngestResult:
     bad_messages: int
 
 
-def iter_capture(path: str | Path, pbx: str) -> Iterator[Mapping[str, str]]:
+def iter_capture(path: str | Path, pbx: str, translator: object = None) -> Iterator[Mapping[str, str]]:
     fmt = detect_format(path)
     if pbx == "asterisk":
         if fmt != "ami":
             raise ValueError(f"{path}: this is an ESL ({fmt}) capture, not AMI: use --pbx freeswitch")
-        return iter_ami_capture(path)
+        wants = getattr(translator, "wants", None)
+        return iter_ami_capture(path, AmiParser(keep=wants))
     if fmt == "ami":
         raise ValueError(f"{path}: this is an AMI capture, not ESL: use --pbx asterisk")
-    from ccagent.pbx.esl.capture import iter_esl_capture
+    from ccagent.pbx.esl.capture import iter_capture_messages
 
-    return iter_esl_capture(path)
+    return iter_capture_messages(path)
 
 
 def ingest_files(
@@ -64,7 +66,7 @@ def ingest_files(
     messages = written = 0
     try:
         for path in paths:
-            for msg in iter_capture(path, pbx):
+            for msg in iter_capture(path, pbx, pipe.translator):
                 pipe.feed(msg)
                 messages += 1
                 if messages % FLUSH_EVERY == 0:

@@ -7,12 +7,21 @@ and treat the end of each file as a lost connection.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ccagent.pbx.esl.parser import EslFrame, EslParser
+from ccagent.pbx.esl.translate import snapshot_message
 
-__all__ = ["capture_files", "detect_format", "iter_capture_events", "iter_esl_capture"]
+__all__ = [
+    "capture_files",
+    "channels_listing",
+    "detect_format",
+    "iter_capture_events",
+    "iter_capture_messages",
+    "iter_esl_capture",
+]
 
 _CHUNK = 256 * 1024
 
@@ -60,3 +69,47 @@ def iter_files_frames(paths: Iterable[str | Path]) -> Iterator[tuple[int, EslFra
     for i, path in enumerate(paths):
         yield from ((i, f) for f in iter_esl_capture(path))
         yield i, None
+
+
+def channels_listing(body: str, *, first: bool) -> bool:
+    """Is this ``api/response`` body the answer to ``show channels as json`` (R-PBX-5)?
+
+    A capture holds only what the switch sent, not which command was asked, and
+    ``show calls`` / ``show bridged_calls`` answer in the same JSON shape.  Their rows
+    carry ``b_uuid`` columns; channel rows do not.  An empty listing (``{"row_count":0}``)
+    looks the same for every ``show``: it is taken as the channel listing only when it is
+    the connection's first JSON answer, which is where a reconnecting client (ccagent's
+    own, and the lab's recorder) asks for the channels.
+    """
+    text = body.strip()
+    if not text.startswith("{"):
+        return False
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(obj, dict) or "row_count" not in obj:
+        return False
+    rows = obj.get("rows") or []
+    if not isinstance(rows, list):
+        return False
+    if not rows:
+        return first
+    row = rows[0]
+    return isinstance(row, dict) and "uuid" in row and "name" in row and "b_uuid" not in row
+
+
+def iter_capture_messages(path: str | Path) -> Iterator[dict[str, str]]:
+    """What the one pipeline's translator takes from a capture: events, and channel listings
+    wrapped by :func:`~ccagent.pbx.esl.translate.snapshot_message` (offline ingest, R-PBX-6)."""
+    first_json = True
+    for frame in iter_esl_capture(path):
+        if frame.event is not None:
+            yield frame.event
+        elif frame.content_type == "api/response" and not frame.malformed:
+            body = frame.body_text
+            if not body.lstrip().startswith("{"):
+                continue
+            if channels_listing(body, first=first_json):
+                yield snapshot_message(body)
+            first_json = False

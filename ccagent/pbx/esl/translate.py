@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ccagent.core.pbx_events import (
@@ -60,7 +60,23 @@ from ccagent.core.pbx_events import (
     VariableSet,
 )
 
-__all__ = ["HANGUP_CAUSES", "FsTranslator", "cause_code", "snapshot_from_show_channels"]
+__all__ = [
+    "HANGUP_CAUSES",
+    "SNAPSHOT_MARKER",
+    "FsTranslator",
+    "cause_code",
+    "snapshot_from_show_channels",
+    "snapshot_message",
+]
+
+# A message that is not a FreeSWITCH event but a ``show channels as json`` reply, carried through the
+# same ``translate`` entry point so the one pipeline (ingest and daemon) needs no ESL-specific branch.
+SNAPSHOT_MARKER = "_ccagent"
+
+
+def snapshot_message(show_channels_json: str) -> dict[str, str]:
+    """Wrap a ``show channels as json`` reply so :meth:`FsTranslator.translate` turns it into a snapshot."""
+    return {SNAPSHOT_MARKER: "snapshot", "_body": show_channels_json}
 
 # Q.850 codes of FreeSWITCH's Hangup-Cause names (switch_types.h, switch_channel.c CAUSE_CHART).
 HANGUP_CAUSES: dict[str, int] = {
@@ -187,7 +203,7 @@ def cause_code(name: str | None) -> int:
     return HANGUP_CAUSES.get(name, 0)
 
 
-def _ts(e: dict[str, str]) -> float:
+def _ts(e: Mapping[str, str]) -> float:
     raw = e.get("Event-Date-Timestamp", "")
     try:
         return int(raw) / 1_000_000
@@ -226,6 +242,7 @@ class _Chan:
     bridges: set[str] = field(default_factory=set)
     xfer_seen: int = 0  # number of bl_xfer entries already handled
     vars_seen: dict[str, str] = field(default_factory=dict)
+    done_ts: float = 0.0  # PBX time of CHANNEL_HANGUP_COMPLETE (forget_finished ages on it)
     att_xfer_from: str | None = None  # consult channel: the transferor that ran att_xfer
     result_reported: bool = False  # a ccagent::result CUSTOM event was seen for this channel
 
@@ -253,6 +270,7 @@ class FsTranslator:
             str, tuple[str, str, str | None, float]
         ] = {}  # agent uuid -> member, q, ext, t
         self.unknown_events = 0
+        self.last_ts = 0.0  # newest PBX event time seen: the pipeline stamps ConnectionLost with it
         self._dispatch: dict[str, Callable[[dict[str, str], float], list[PbxEvent]]] = {
             "CHANNEL_CREATE": self._on_create,
             "CHANNEL_OUTGOING": self._on_seen,
@@ -275,14 +293,24 @@ class FsTranslator:
 
     # -- public API ----------------------------------------------------------------------------------
 
-    def translate(self, headers: dict[str, str]) -> list[PbxEvent]:
-        """Normalized events for one raw ESL event; never raises on malformed input (R-SAFE-1)."""
-        handler = self._dispatch.get(headers.get("Event-Name", ""))
-        if handler is None:
-            return []
+    def translate(self, headers: Mapping[str, str], now: float | None = None) -> list[PbxEvent]:
+        """Normalized events for one raw ESL event; never raises on malformed input (R-SAFE-1).
+
+        ``now`` only stamps a :func:`snapshot_message` when no PBX event was seen yet: everything else
+        carries the PBX's own ``Event-Date-Timestamp`` (durations come from the PBX, R-LEG-4).
+        """
         try:
-            return handler(headers, _ts(headers))
-        except (KeyError, ValueError, TypeError, IndexError):
+            if headers.get(SNAPSHOT_MARKER) == "snapshot":
+                ts = self.last_ts or (now if now is not None else 0.0)
+                return [self.snapshot(str(headers.get("_body", "")), ts)]
+            ts = _ts(headers)
+            if ts > self.last_ts:
+                self.last_ts = ts
+            handler = self._dispatch.get(headers.get("Event-Name", ""))
+            if handler is None:
+                return []
+            return handler(headers, ts)  # type: ignore[arg-type]
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError):
             self.unknown_events += 1
             return []
 
@@ -299,14 +327,20 @@ class FsTranslator:
         snap = snapshot_from_show_channels(show_channels_json, ts, self._classify, self.call_of)
         return snap
 
-    def forget_finished(self) -> None:
-        """Drop the state of channels that are fully gone (keeps memory flat on a long-running daemon)."""
-        for uuid in [u for u, c in self._chans.items() if c.done]:
+    def forget_finished(self, before_ts: float | None = None) -> int:
+        """Drop the state of channels that are fully gone (keeps memory flat on a long-running daemon).
+
+        ``before_ts`` keeps channels that ended at or after that PBX time: late callcenter events
+        still name a channel for a moment after its hangup.  Returns how many were dropped.
+        """
+        gone = [u for u, c in self._chans.items() if c.done and (before_ts is None or c.done_ts < before_ts)]
+        for uuid in gone:
             del self._chans[uuid]
             self._att_xfer.pop(uuid, None)
             self._consults.pop(uuid, None)
             self._member_queue.pop(uuid, None)
             self._agent_calls.pop(uuid, None)
+        return len(gone)
 
     # -- classification -------------------------------------------------------------------------------
 
@@ -487,6 +521,7 @@ class FsTranslator:
             out.append(BridgeLeave(ts=ts, channel=uuid, call=chan.call, bridge=bridge))
         chan.bridges.clear()
         chan.done = True
+        chan.done_ts = ts
         cause_text = e.get("Hangup-Cause", "")
         out.append(
             ChannelHangup(
@@ -667,6 +702,8 @@ class FsTranslator:
         if sub == "callcenter::info":
             return self._on_callcenter(e, ts)
         uuid = e.get("Unique-ID", "")
+        if not uuid:
+            return []  # a switch-wide CUSTOM event (sofia::register...): no call to attach it to
         chan = self._chans.get(uuid)
         call = chan.call if chan is not None else uuid
         fields = tuple((k, v) for k, v in e.items() if not k.startswith(_STANDARD_PREFIXES) and k != "_body")
