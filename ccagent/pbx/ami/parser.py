@@ -123,11 +123,13 @@ class AmiParser:
         "_tail",
         "bad_lines",
         "decode_errors",
+        "keep",
         "malformed",
         "max_message_bytes",
         "messages",
         "on_malformed",
         "oversize",
+        "skipped",
         "version",
     )
 
@@ -136,9 +138,14 @@ class AmiParser:
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         on_malformed: MalformedHook | None = None,
+        keep: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.max_message_bytes = max_message_bytes
         self.on_malformed = on_malformed
+        # Optional pre-filter on the raw block (LF line ends): False skips the
+        # message before it is decoded, so events nobody reads cost a bytes scan.
+        self.keep = keep
+        self.skipped = 0
         self.version: str | None = None
         self._chunks: list[bytes] = []
         self._size = 0
@@ -192,8 +199,12 @@ class AmiParser:
         parts = buf.replace(b"\r\n", b"\n").split(b"\n\n")
         rest = parts.pop()
         out: list[AmiMessage] = []
+        keep = self.keep
         for part in parts:
             if part:
+                if keep is not None and not keep(part):
+                    self.skipped += 1
+                    continue
                 msg = self._parse_block(part)
                 if msg is not None:
                     out.append(msg)

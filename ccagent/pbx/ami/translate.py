@@ -32,7 +32,19 @@ INTERESTING_APPS = frozenset(
     {"Queue", "ChanSpy", "ExtenSpy", "Playback", "Read", "AMD", "AGI", "BackGround", "Hangup", "Dial"}
 )
 
+_INTERESTING_APPS_B = frozenset(a.encode() for a in INTERESTING_APPS)
+
 _DIAL_STATUS = {s.value: s for s in DialStatus}
+
+
+def _field(block: bytes, key: bytes) -> bytes:
+    """The raw value of header ``key`` (given with its leading newline) in an LF-joined block."""
+    i = block.find(key)
+    if i < 0:
+        return b""
+    i += len(key)
+    j = block.find(b"\n", i)
+    return block[i:j] if j >= 0 else block[i:]
 
 # Headers every channel-carrying event has; a UserEvent's own fields are the rest.
 _CHANNEL_HEADERS = frozenset(
@@ -91,6 +103,7 @@ class AmiTranslator:
         self.project_variable = project_variable
         self._ext_re = re.compile(extension_pattern)
         self._variables = frozenset(result_variables | {project_variable})
+        self._variable_bytes = frozenset(v.encode() for v in self._variables)
         self._spy_options: dict[str, str] = {}  # spyer Uniqueid -> ChanSpy options
         self._snapshot_items: dict[str, list[ev.ChannelSnapshotItem]] = {}
         self._created_during_list: set[str] = set()
@@ -132,6 +145,26 @@ class AmiTranslator:
         }
 
     # -- public -----------------------------------------------------------
+    def wants(self, block: bytes) -> bool:
+        """Pre-filter for ``AmiParser(keep=...)``: would :meth:`translate` use this raw message?
+
+        Most of an AMI stream is VarSet, DeviceStateChange, Newexten, RTCP...
+        that the leg engine never reads; skipping them before decoding is the
+        cheapest "event filter" there is.  Responses and anything carrying an
+        ActionID are always kept (the client correlates them).
+        """
+        if not block.startswith(b"Event: "):
+            return True
+        end = block.find(b"\n")
+        name = (block[7:end] if end >= 0 else block[7:]).decode("ascii", "replace")
+        if name not in self._dispatch:
+            return b"\nActionID: " in block
+        if name == "VarSet":
+            return _field(block, b"\nVariable: ") in self._variable_bytes
+        if name == "Newexten":
+            return _field(block, b"\nApplication: ") in _INTERESTING_APPS_B
+        return True
+
     def translate(self, msg: Msg, now: float | None = None) -> list[ev.PbxEvent]:
         """Translate one AMI message; ``now`` stamps snapshots (list items carry no Timestamp).
 
