@@ -3,6 +3,7 @@
     python bench/ami_parse.py                       # 1M-event synthetic stream, parse rates
     python bench/ami_parse.py --events 200000       # quicker
     python bench/ami_parse.py --clients --events 100000   # live TCP: ours vs panoramisk (raw and fenced)
+    python bench/ami_parse.py --live --rate 5000 --seconds 30  # sustained rate: latency p99, RSS
 
 Part 1 feeds the SAME bytes (a synthetic stream re-stamped from the real
 traces, see ccagent/sim/scenarios.py), in 64 KiB reads, to (a) our sans-I/O
@@ -226,12 +227,69 @@ async def bench_panoramisk(msgs: list[AmiMessage], fenced: bool) -> tuple[float,
         return len(seqs) / dt, check(seqs, names, len(msgs))
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+async def bench_live(rate: float, seconds: float, seed: int) -> None:
+    """Sustained ``rate`` events/s from the simulated PBX into AmiClient's queue, for ``seconds``."""
+    from ccagent.pbx.ami.client import AmiClient
+    from ccagent.sim.ami_server import SimAsterisk
+
+    n = int(rate * seconds)
+    msgs = []
+    for text in itertools.islice(scenarios.iter_stream_text(seed=seed, overlap=0.9), n):
+        msgs.extend(AmiParser().feed(text.encode()))
+    loop = asyncio.get_running_loop()
+    lat: list[float] = []
+    rss: list[float] = []
+    async with SimAsterisk(secret="b") as sim:
+        c = AmiClient("127.0.0.1", sim.port, "ccagent", "b", queue_size=10_000)
+        task = asyncio.create_task(c.run())
+        await c.wait_connected(5)
+
+        async def consume() -> None:
+            while len(lat) < n:
+                item = await c.queue.get()
+                if isinstance(item, AmiMessage) and "BenchSentAt" in item:
+                    lat.append(loop.time() - float(item["BenchSentAt"]))
+
+        async def sample() -> None:
+            while True:
+                rss.append(rss_mb())
+                await asyncio.sleep(1.0)
+
+        cons = asyncio.create_task(consume())
+        sampler = asyncio.create_task(sample())
+        t = time.perf_counter()
+        await sim.play(msgs, rate=rate, stamp="BenchSentAt")
+        await asyncio.wait_for(cons, 60)
+        dt = time.perf_counter() - t
+        sampler.cancel()
+        await c.close()
+        await task
+    lat.sort()
+    q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))] * 1000  # noqa: E731
+    print(f"live: {n:,} events at target {rate:,.0f}/s took {dt:.1f} s ({n / dt:,.0f} events/s achieved)")
+    print(f"event-to-consumer latency ms: p50 {q(0.5):.2f}  p99 {q(0.99):.2f}  max {lat[-1] * 1000:.2f}")
+    half = len(rss) // 2
+    print(f"RSS MB: start {rss[0]:.0f}  mid {rss[half]:.0f}  end {rss[-1]:.0f}  max {max(rss):.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--clients", action="store_true", help="live TCP comparison instead of parse rate")
+    ap.add_argument("--live", action="store_true", help="sustained rate from the simulated PBX")
+    ap.add_argument("--rate", type=float, default=5000.0)
+    ap.add_argument("--seconds", type=float, default=30.0)
     args = ap.parse_args()
+
+    if args.live:
+        asyncio.run(bench_live(args.rate, args.seconds, args.seed))
+        return
 
     if args.clients:
         msgs = cyrillic_stream(args.events, args.seed)

@@ -184,6 +184,8 @@ class SimAsterisk:
         *,
         faults: Mapping[int, Fault] | None = None,
         flush_every: int = 32,
+        rate: float | None = None,
+        stamp: str | None = None,
     ) -> int:
         """Play events to logged-in clients; returns how many were played.
 
@@ -191,16 +193,25 @@ class SimAsterisk:
         ``Timestamp`` spacing; ``10.0``: ten times faster.  ``faults`` maps a
         message index to a fault applied *at* that message: ``cut`` (drop
         clients before sending it), ``cut_mid`` (send half of it, then cut) or
-        ``restart`` (PBX restart before it).
+        ``restart`` (PBX restart before it).  ``rate`` paces at a fixed number of
+        events per second instead of the timestamps (live-path benchmarks).
+        ``stamp`` names a header added to every event carrying the loop time
+        at which it was written (event-to-consumer latency measurement).
         """
         faults = faults or {}
         loop = asyncio.get_running_loop()
         t0_wall: float | None = None
         t0_pbx: float | None = None
         played = 0
+        t_rate = loop.time()
         for i, msg in enumerate(messages):
             ts_text = msg.get("Timestamp")
-            if speed is not None and ts_text is not None:
+            if rate is not None:
+                due = t_rate + i / rate
+                if due - loop.time() > 0.002:
+                    await self._flush()
+                    await asyncio.sleep(max(0.0, due - loop.time()))
+            elif speed is not None and ts_text is not None:
                 try:
                     ts = float(ts_text)
                 except ValueError:
@@ -213,6 +224,8 @@ class SimAsterisk:
                         await self._flush()
                         await asyncio.sleep(delay)
             fault = faults.get(i)
+            if stamp is not None:
+                msg = AmiMessage.from_pairs([*msg.raw_headers, (stamp, f"{loop.time():.6f}")])
             data = msg.to_bytes()
             if fault == "restart":
                 self.restart()

@@ -206,3 +206,24 @@ def test_originate_hook_called() -> None:
             assert seen and seen[0]["Channel"] == "PJSIP/0601@customers"
 
     run(main())
+
+
+def test_play_rate_paces_and_stamp_marks_send_time() -> None:
+    msgs = [AmiMessage.from_pairs([("Event", "UserEvent"), ("N", str(i))]) for i in range(50)]
+
+    async def main() -> None:
+        async with SimAsterisk(username="u", secret="pw") as sim:
+            c = await RawClient.connect(sim.port)
+            await c.send(A.login("u", "pw"), "1")
+            await c.until(lambda m: m.action_id == "1")
+            loop = asyncio.get_running_loop()
+            t = loop.time()
+            await sim.play(msgs, rate=200.0, stamp="SentAt")  # 50 events at 200/s: ~0.25 s
+            assert loop.time() - t >= 0.2
+            got = [await c.until(lambda m: m.event == "UserEvent") for _ in range(50)]
+            assert [m["N"] for m in got] == [str(i) for i in range(50)]
+            sent = [float(m["SentAt"]) for m in got]
+            assert sent == sorted(sent) and sent[-1] - sent[0] >= 0.2
+            assert "SentAt" not in msgs[0]  # the caller's messages are not modified
+
+    run(main())
