@@ -16,6 +16,7 @@ __all__ = [
     "Action",
     "ActionError",
     "core_show_channels",
+    "filter_add",
     "hangup",
     "login",
     "logoff",
@@ -101,6 +102,15 @@ def ping() -> Action:
 
 def core_show_channels() -> Action:
     return [("Action", "CoreShowChannels")]
+
+
+def filter_add(expression: str) -> Action:
+    """Server-side event filter (manager.conf ``eventfilter`` syntax, e.g. ``Event: Newchannel``).
+
+    Cheaper than the client pre-filter when the PBX honours it; the ``!``
+    prefix excludes.  Needs ``Events`` not ``off`` at login.
+    """
+    return [("Action", "Filter"), ("Operation", "Add"), ("Filter", expression)]
 
 
 def originate(

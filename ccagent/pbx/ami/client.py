@@ -127,6 +127,7 @@ class AmiMetrics:
     """Plain counters; the composition root exports them (Prometheus)."""
 
     messages: int = 0  # well-formed messages read
+    skipped: int = 0  # dropped by the ``keep`` pre-filter before decoding
     events_queued: int = 0
     malformed: int = 0  # blocks dropped (no kind header, oversize)
     bad_lines: int = 0
@@ -195,6 +196,7 @@ class AmiClient:
         rng: random.Random | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         read_size: int = 65536,
+        keep: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -211,6 +213,8 @@ class AmiClient:
         self.rng = rng or random.Random()
         self.max_message_bytes = max_message_bytes
         self.read_size = read_size
+        # Optional raw pre-filter (AmiParser(keep=...)): must keep responses and ActionID'd messages.
+        self.keep = keep
         self.on_connected = on_connected
         self._handler: OnMessage | None
         if isinstance(on_message, asyncio.Queue):
@@ -241,6 +245,7 @@ class AmiClient:
         self._base_malformed = 0
         self._base_bad_lines = 0
         self._base_decode_errors = 0
+        self._base_skipped = 0
 
     def __repr__(self) -> str:
         return f"AmiClient({self.host}:{self.port} user={self.username!r} state={self.state})"
@@ -335,7 +340,9 @@ class AmiClient:
             await asyncio.wait_for(self._wakeup.wait(), delay)
 
     async def _connect_and_login(self) -> tuple[asyncio.StreamReader, list[AmiMessage]]:
-        parser = AmiParser(max_message_bytes=self.max_message_bytes, on_malformed=self._on_malformed)
+        parser = AmiParser(
+            max_message_bytes=self.max_message_bytes, on_malformed=self._on_malformed, keep=self.keep
+        )
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(self.host, self.port), self.connect_timeout
         )
@@ -411,6 +418,7 @@ class AmiClient:
             self._base_malformed += parser.malformed
             self._base_bad_lines += parser.bad_lines
             self._base_decode_errors += parser.decode_errors
+            self._base_skipped += parser.skipped
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
@@ -428,6 +436,7 @@ class AmiClient:
         m.malformed = self._base_malformed + parser.malformed
         m.bad_lines = self._base_bad_lines + parser.bad_lines
         m.decode_errors = self._base_decode_errors + parser.decode_errors
+        m.skipped = self._base_skipped + parser.skipped
 
     def _on_malformed(self, reason: str, excerpt: str) -> None:
         log.warning("AMI: skipped malformed input from %s:%s: %s %r", self.host, self.port, reason, excerpt)

@@ -75,6 +75,7 @@ def test_dict_list_values_become_repeated_headers() -> None:
         (A.ping(), "Ping", {}),
         (A.logoff(), "Logoff", {}),
         (A.core_show_channels(), "CoreShowChannels", {}),
+        (A.filter_add("!Event: RTCP*"), "Filter", {"Operation": "Add", "Filter": "!Event: RTCP*"}),
         (A.hangup("PJSIP/101-00000001", 16), "Hangup", {"Channel": "PJSIP/101-00000001", "Cause": "16"}),
         (
             A.redirect("PJSIP/c-1", "transfer", "102", extra_channel="PJSIP/101-2"),

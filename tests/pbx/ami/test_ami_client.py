@@ -470,3 +470,24 @@ def test_connect_refused_retries_until_server_appears() -> None:
         await sim2.stop()
 
     run(main)
+
+
+def test_r_pbx_1_keep_prefilter_skips_before_decoding_but_never_responses() -> None:
+    async def main() -> None:
+        async with SimAsterisk(secret=SECRET) as sim:
+            c = client_for(sim, keep=lambda block: not block.startswith(b"Event: VarSet"))
+            task = asyncio.create_task(c.run())
+            await c.wait_connected(5)
+            await sim.play([ev(1, "VarSet"), ev(2), ev(3, "VarSet"), ev(4)])
+            got = []
+            while len(got) < 2:
+                item = await asyncio.wait_for(c.queue.get(), 5)
+                if isinstance(item, AmiMessage) and "SeqNo" in item:
+                    got.append(item["SeqNo"])
+            assert got == ["2", "4"]
+            assert c.metrics.skipped == 2
+            assert (await c.send_action(A.ping()))["Ping"] == "Pong"
+            await c.close()
+            await task
+
+    run(main)
