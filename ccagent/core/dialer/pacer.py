@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, deque
+from collections.abc import Sequence
 from operator import mul, sub
 from typing import Any
 
@@ -120,6 +121,7 @@ class PredictivePacer:
         max_talk_s: int = 3600,
         calibration_s: float = 3600.0,
         busy_refresh_s: float = 600.0,
+        budget_gain: float = 1.0,
     ) -> None:
         if not 0.0 < target_abandon < 1.0:
             raise ValueError(f"target_abandon: must be in (0, 1), got {target_abandon!r}")
@@ -144,6 +146,7 @@ class PredictivePacer:
         self.max_talk_s = max_talk_s
         self.calibration_s = calibration_s
         self.busy_refresh_s = busy_refresh_s
+        self.budget_gain = budget_gain
 
         self.rate_slow = DecayingRate(prior_answer_rate, 6.0, answer_memory_s, 150.0)
         self.rate_fast = DecayingRate(prior_answer_rate, 6.0, 120.0, 40.0)
@@ -363,7 +366,9 @@ class PredictivePacer:
             self._cal_pred *= f
             self._cal_t = now
         calib = (self._cal_obs + k0) / (self._cal_pred + k0)
-        theta = self.target_eff / calib
+        # and lean on what actually happened: unspent abandon budget of the run buys risk back
+        budget = ((self.target_eff * self.answered + k0) / (self.abandoned + k0)) ** self.budget_gain
+        theta = self.target_eff / calib * min(3.0, max(0.5, budget))
         # trailing window budget
         cut = now - self.window_s
         at, bt = self._answer_times, self._abandon_times
@@ -388,6 +393,61 @@ class PredictivePacer:
             elif self.abandoned > self.target_eff * self.answered + 2.0:
                 theta *= 0.5
         return min(self.theta_max, max(self.theta_min, theta))
+
+    def _capacity(
+        self, free: int, talking: Sequence[float], wrapping: Sequence[float]
+    ) -> tuple[list[float], list[float]]:
+        """Expected agents able to take a customer by each ``tau + deadline``, and its variance."""
+        m_n = len(self._taus)
+        cap = [float(free)] * m_n
+        cap_var = [0.0] * m_n
+        get = self._talk_rows.get
+        rows = []
+        for a in talking:
+            k = int(a)
+            if k >= 120:
+                k -= k % 2 if k < 600 else k % 10
+            row = get(k)
+            rows.append(row if row is not None else self._talk_row(k))
+        rows.extend(self._wrap_row(w) for w in wrapping)
+        if rows:
+            sums = list(map(sum, zip(*rows, strict=True)))
+            for m in range(m_n):
+                cap[m] += sums[m]
+                cap_var[m] = sums[m_n + m]
+        return cap, cap_var
+
+    def _load(
+        self, now: float, p: float, ringing: Sequence[float], n_wait: int
+    ) -> tuple[list[float], list[float]]:
+        """Expected live answers by each ``tau`` from waiting customers and ringing calls."""
+        assert self.ring_answer is not None
+        m_n = len(self._taus)
+        na = len(self._sa) - 1
+        load = [float(n_wait)] * m_n
+        load_var = [0.0] * m_n
+        if not ringing:
+            return load, load_var
+        warm = self.ring_answer.observed >= 100 and now >= self._warm_after
+        ring_rows = self._ring_rows
+        wrows = []
+        for age, c in Counter(map(round, ringing)).items():
+            sa_s, so_s, d, d2 = ring_rows[min(max(age, 0), na)]
+            # before the ring-time distributions are learned, the early answers are only the
+            # quick ones (censoring), so a call's age must not yet count as evidence against it
+            denom = p * sa_s + (1.0 - p) * so_s if warm else sa_s
+            if denom <= 1e-12 or sa_s <= 0.0:
+                continue
+            k = p / denom
+            ck = c * k
+            ck2 = ck * k
+            wrows.append([ck * x for x in d] + [ck2 * x for x in d2])
+        if wrows:
+            sums = list(map(sum, zip(*wrows, strict=True)))
+            for m in range(m_n):
+                load[m] += sums[m]
+                load_var[m] = sums[m] - sums[m_n + m]
+        return load, load_var
 
     def decide(self, state: Any) -> int:
         n_agents = _int(getattr(state, "n_agents", 0))
@@ -414,52 +474,13 @@ class PredictivePacer:
 
         taus = self._taus
         m_n = len(taus)
-        # capacity: agents available by tau + deadline
-        cap = [float(free)] * m_n
-        cap_var = [0.0] * m_n
-        get = self._talk_rows.get
-        rows = []
-        for a in talking:
-            k = int(a)
-            if k >= 120:
-                k -= k % 2 if k < 600 else k % 10
-            row = get(k)
-            rows.append(row if row is not None else self._talk_row(k))
-        rows.extend(self._wrap_row(w) for w in wrapping)
-        if rows:
-            sums = list(map(sum, zip(*rows, strict=True)))
-            for m in range(m_n):
-                cap[m] += sums[m]
-                cap_var[m] = sums[m_n + m]
-
-        # live answers by tau from customers waiting and calls ringing
+        cap, cap_var = self._capacity(free, talking, wrapping)
         p, var_p = self.answer_rate()
         p = min(0.999, max(1e-4, p))
         sa = self._sa
         na = len(sa) - 1
         n_wait = len(waiting)
-        load = [float(n_wait)] * m_n
-        load_var = [0.0] * m_n
-        if ringing:
-            warm = self.ring_answer.observed >= 100 and now >= self._warm_after
-            ring_rows = self._ring_rows
-            wrows = []
-            for age, c in Counter(map(round, ringing)).items():
-                sa_s, so_s, d, d2 = ring_rows[min(max(age, 0), na)]
-                # before the ring-time distributions are learned, the early answers are only the
-                # quick ones (censoring), so a call's age must not yet count as evidence against it
-                denom = p * sa_s + (1.0 - p) * so_s if warm else sa_s
-                if denom <= 1e-12 or sa_s <= 0.0:
-                    continue
-                k = p / denom
-                ck = c * k
-                ck2 = ck * k
-                wrows.append([ck * x for x in d] + [ck2 * x for x in d2])
-            if wrows:
-                sums = list(map(sum, zip(*wrows, strict=True)))
-                for m in range(m_n):
-                    load[m] += sums[m]
-                    load_var[m] = sums[m] - sums[m_n + m]
+        load, load_var = self._load(now, p, ringing, n_wait)
         # d load / d p, for the answer-rate uncertainty (q is nearly proportional to p)
         per_p = [(load[m] - n_wait) / p for m in range(m_n)]
         # a new call's chance to be answered by tau, and where its answer falls
@@ -474,6 +495,8 @@ class PredictivePacer:
         self.last_theta = theta
 
         def abandon_prob(n_calls: int) -> float:
+            if n_calls <= 0:
+                return 0.0
             others = n_calls - 1
             tot = 0.0
             for m in active:
@@ -486,15 +509,16 @@ class PredictivePacer:
 
         # calls with an idle agent reserved each carry no risk at all: never dial fewer
         safe = min(free_lines, max(0, free - len(ringing) - n_wait))
-        if abandon_prob(1) > theta:
+        risk = abandon_prob
+        if risk(1) > theta:
             return safe
         lo, hi = 1, free_lines
-        if abandon_prob(hi) <= theta:
+        if risk(hi) <= theta:
             lo = hi
         else:
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if abandon_prob(mid) <= theta:
+                if risk(mid) <= theta:
                     lo = mid
                 else:
                     hi = mid
