@@ -198,6 +198,21 @@ class AmiClient:
         read_size: int = 65536,
         keep: Callable[[bytes], bool] | None = None,
     ) -> None:
+        for name, value in (
+            ("ping_interval", ping_interval),
+            ("ping_timeout", ping_timeout),
+            ("backoff_min", backoff_min),
+            ("connect_timeout", connect_timeout),
+            ("action_timeout", action_timeout),
+        ):
+            if not value > 0:
+                raise ValueError(f"AmiClient {name} must be > 0, got {value!r}")
+        if backoff_max < backoff_min:
+            raise ValueError(f"AmiClient backoff_max ({backoff_max}) must be >= backoff_min ({backoff_min})")
+        if not 0 <= jitter < 1:
+            raise ValueError(f"AmiClient jitter must be in [0, 1), got {jitter!r}")
+        if queue_size < 1 and not isinstance(on_message, asyncio.Queue):
+            raise ValueError(f"AmiClient queue_size must be >= 1 (bounded), got {queue_size!r}")
         self.host = host
         self.port = port
         self.username = username

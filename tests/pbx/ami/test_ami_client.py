@@ -491,3 +491,51 @@ def test_r_pbx_1_keep_prefilter_skips_before_decoding_but_never_responses() -> N
             await task
 
     run(main)
+
+
+def test_r_safe_3_no_secret_in_debug_logs_of_a_normal_session(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    async def main() -> None:
+        async with SimAsterisk(secret=SECRET) as sim:
+            c = client_for(sim)
+            task = asyncio.create_task(c.run())
+            await c.wait_connected(5)
+            await c.send_action(A.ping())
+            sim.drop_clients()
+            await until(lambda: c.connection_no == 2 and c.state is ConnState.CONNECTED)
+            await c.close()
+            await task
+
+    run(main)
+    assert "AMI connected" in caplog.text  # the session was logged...
+    assert SECRET not in caplog.text and "Пароль" not in caplog.text  # ...without the secret
+
+
+def test_close_during_backoff_returns_promptly() -> None:
+    async def main() -> None:
+        c = AmiClient("127.0.0.1", 1, "u", "p", backoff_min=30.0, backoff_max=60.0, connect_timeout=0.5)
+        task = asyncio.create_task(c.run())
+        await asyncio.sleep(0.1)  # connection refused: now sleeping ~30 s
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        await c.close()
+        await asyncio.wait_for(task, 2)
+        assert loop.time() - t < 1.0
+        assert c.state is ConnState.DISCONNECTED
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    ("kw", "name"),
+    [
+        ({"ping_timeout": 0}, "ping_timeout"),
+        ({"backoff_min": 2.0, "backoff_max": 1.0}, "backoff_max"),
+        ({"jitter": 1.5}, "jitter"),
+        ({"queue_size": 0}, "queue_size"),
+    ],
+)
+def test_bad_parameters_named(kw: dict[str, Any], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        AmiClient("127.0.0.1", 1, "u", "p", **kw)
