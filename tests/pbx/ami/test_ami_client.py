@@ -539,3 +539,26 @@ def test_close_during_backoff_returns_promptly() -> None:
 def test_bad_parameters_named(kw: dict[str, Any], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         AmiClient("127.0.0.1", 1, "u", "p", **kw)
+
+
+def test_pending_action_fails_on_timeout_and_on_connection_loss() -> None:
+    from ccagent.pbx.ami.client import AmiActionTimeout, AmiConnectionLost
+
+    async def main() -> None:
+        async with SimAsterisk(secret=SECRET) as sim:
+            c = client_for(sim)
+            task = asyncio.create_task(c.run())
+            await c.wait_connected(5)
+            sim.pause_pings(True)
+            with pytest.raises(AmiActionTimeout, match="Ping"):
+                await c.send_action(A.ping(), timeout=0.05)
+            pending = asyncio.create_task(c.send_action(A.ping(), timeout=10))
+            await asyncio.sleep(0.05)
+            sim.drop_clients()
+            with pytest.raises(AmiConnectionLost):
+                await pending
+            assert not task.done()  # the session goes on
+            await c.close()
+            await task
+
+    run(main)
