@@ -234,6 +234,7 @@ def _default_session(daemon: Daemon) -> PbxSession:
         return AmiClient(
             a.host, a.port, a.username, a.secret.get_secret_value(),
             on_connected=on_connected, queue_size=daemon.config.daemon.queue_size,
+            keep=getattr(daemon.pipeline.translator, "wants", None),  # skip unread events before decoding
             ping_interval=a.ping_interval_s, ping_timeout=a.ping_timeout_s,
             backoff_min=a.reconnect_min_s, backoff_max=a.reconnect_max_s,
         )

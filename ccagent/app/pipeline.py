@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from ccagent.app.metrics import Metrics
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.model import CallRecord
@@ -161,16 +163,24 @@ class Pipeline:
         if not p.calls and not p.statuses and not p.journal and not p.drop:
             return 0
         records = list(p.calls.values())
-        self.store.save_calls(records, offer_employee=self.mapper.employee_of)
+        try:
+            self.store.save_calls(records, offer_employee=self.mapper.employee_of)
+        except (OperationalError, InterfaceError):
+            raise  # the database is unreachable: the caller retries with everything kept
+        except DBAPIError:
+            # The database refused something in the batch: store the others, name the culprits.
+            failed = self.store.save_calls_isolating(records, offer_employee=self.mapper.employee_of)
+            for cid, reason in failed.items():
+                self.metrics.bad_events.labels("store").inc()
+                log.error("call %s could not be stored and was skipped: %s", cid, reason)
         if p.statuses:
             self.store.save_agent_statuses(p.statuses, pbx=self.pbx, employee_of=self.mapper.employee_of)
         if p.drop:
             self.journal.drop(sorted(p.drop))
             self._journaled -= p.drop
-        for cid, events in p.journal.items():
-            if events:
-                self.journal.append(cid, events)
-                self._journaled.add(cid)
+        if p.journal:
+            self.journal.append_many(p.journal)
+            self._journaled.update(cid for cid, events in p.journal.items() if events)
         now = self._monotonic()
         for t in p.arrivals:
             self.metrics.commit_latency.observe(now - t)

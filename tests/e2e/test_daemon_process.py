@@ -1,0 +1,124 @@
+"""`ccagent run` as a real process: SIGTERM drains and exits 0, a bad config never connects,
+secrets never reach the logs, a database outage loses nothing.
+
+SPEC R-OPS-2 (exit 78 before connecting), R-SAFE-3 (secrets), R-SAFE-2 (outage, back-pressure),
+R-OPS-5 (systemd stop semantics), R-PBX-1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from tests.acceptance.legs_oracle import TRACES, expected, mismatches, stored
+from tests.e2e.harness import SECRET, capture_events, live_daemon, play_files, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+ONE_CALL = TRACES / "asterisk" / "01-inbound-direct-answered"
+
+
+def _config_text(port: int, db_url: str, extra: str = "") -> str:
+    return (
+        "pbx:\n  type: asterisk\n  asterisk:\n"
+        f"    port: {port}\n    username: ccagent\n    secret: \"{SECRET}\"\n"
+        "    reconnect_min_s: 0.05\n    reconnect_max_s: 0.2\n"
+        f"database:\n  url: \"{db_url}\"\nlegs:\n  project_variable: LAB_PROJECT\n"
+        "daemon:\n  log_level: DEBUG\n" + extra
+    )
+
+
+async def _spawn(config: Path) -> asyncio.subprocess.Process:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ccagent.cli", "run", "-c", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=str(ROOT),
+    )
+
+
+def test_R_OPS_5_sigterm_drains_and_exits_zero_without_leaking_the_secret(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from ccagent.sim.ami_server import SimAsterisk
+
+    async def scenario() -> tuple[int, bytes]:
+        sim = SimAsterisk(username="ccagent", secret=SECRET)
+        await sim.start()
+        cfg = tmp_path / "ccagent.yaml"
+        cfg.write_text(_config_text(sim.port, sqlite_url), encoding="utf-8")
+        proc = await _spawn(cfg)
+        try:
+            await sim.wait_logged_in(1, timeout=30)
+            await asyncio.sleep(0.3)
+            await sim.play(capture_events(ONE_CALL / "ami.log"))
+            await asyncio.sleep(1.0)
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await sim.stop()
+        return proc.returncode or 0, err
+
+    code, err = asyncio.run(scenario())
+    assert code == 0, err.decode()
+    assert SECRET.encode() not in err
+    assert b"AMI connected" in err
+    legs, calls = stored(sqlite_url)
+    assert mismatches(expected(ONE_CALL), legs, calls) == []
+
+
+def test_R_OPS_2_bad_config_exits_78_before_connecting(tmp_path: Path, sqlite_url: str) -> None:
+    from ccagent.sim.ami_server import SimAsterisk
+
+    async def scenario() -> tuple[int, bytes, int]:
+        sim = SimAsterisk(username="ccagent", secret=SECRET)
+        await sim.start()
+        cfg = tmp_path / "bad.yaml"
+        cfg.write_text(_config_text(sim.port, sqlite_url, "employees:\n  save_all_calls: true\nfoo: 1\n"),
+                       encoding="utf-8")
+        proc = await _spawn(cfg)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        await sim.stop()
+        return proc.returncode or 0, err, sim.stats.connections
+
+    code, err, connections = asyncio.run(scenario())
+    assert code == 78
+    text = err.decode()
+    assert "foo:" in text and "employees" in text
+    assert connections == 0
+    assert SECRET not in text
+
+
+def test_R_SAFE_2_database_outage_delays_but_loses_nothing(sqlite_url: str) -> None:
+    """The store refuses writes for a while: the consumer retries, the queue pushes back, all calls land."""
+    folder = TRACES / "asterisk" / "15-concurrent-calls"
+
+    async def scenario() -> tuple[int, int]:
+        async with live_daemon(sqlite_url) as live:
+            store = live.daemon.pipeline.store
+            real = store.save_calls
+            failures = 0
+
+            def flaky(records, **kw):  # type: ignore[no-untyped-def]
+                nonlocal failures
+                if failures < 4:
+                    failures += 1
+                    raise OperationalError("INSERT", {}, Exception("database is locked"))
+                return real(records, **kw)
+
+            store.save_calls = flaky  # type: ignore[method-assign]
+            await play_files(live, [folder / "ami.log"])
+            await wait_for(lambda: failures >= 4, 10, "the outage was never hit")
+            await live.settle()
+            return await live.stop(), live.daemon.stats.flush_failures
+
+    code, flush_failures = asyncio.run(scenario())
+    assert code == 0
+    assert flush_failures >= 4
+    legs, calls = stored(sqlite_url)
+    assert mismatches(expected(folder), legs, calls) == []
