@@ -31,7 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SECRET = "bench-secret"
-_CALL_KEYS = ("Linkedid", "DestLinkedid", "LocalOneLinkedid", "TransfereeLinkedid", "SpyerLinkedid", "Uniqueid")
+_CALL_KEYS = (
+    "Linkedid", "DestLinkedid", "LocalOneLinkedid", "TransfereeLinkedid", "SpyerLinkedid", "Uniqueid",
+)
 
 
 def _rss_mb() -> float:
@@ -154,7 +156,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
     parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=pbx_process, args=(child, args.rate, args.seconds, args.seed))
+    proc = mp.get_context("spawn").Process(
+        target=pbx_process, args=(child, args.rate, args.seconds, args.seed)
+    )
     proc.start()
     kind, port = parent.recv()
     assert kind == "port"
@@ -165,8 +169,8 @@ def main() -> None:
     print(f"sustained {res['rate']:,.0f} events/s for {res['elapsed_s']:.0f} s; "
           f"event-to-commit p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms (goal <= 250), "
           f"max {res['max_ms']:.0f} ms; {res['calls_committed']}/{res['calls_sent']} calls committed; "
-          f"RSS {res['rss_warm_mb']:.0f} -> {res['rss_end_mb']:.0f} MB (growth {res['rss_growth_mb']:+.0f} MB, "
-          f"goal < 50); loop lag p99 {res['loop_lag_p99_ms']:.1f} ms")
+          f"RSS {res['rss_warm_mb']:.0f} -> {res['rss_end_mb']:.0f} MB "
+          f"(growth {res['rss_growth_mb']:+.0f} MB, goal < 50); loop lag p99 {res['loop_lag_p99_ms']:.1f} ms")
     for p in tmp.iterdir():
         p.unlink()
     os.rmdir(tmp)
