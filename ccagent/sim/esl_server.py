@@ -147,6 +147,16 @@ class EslServer:
         else:
             self._running.set()
 
+    async def send_raw(self, data: bytes) -> int:
+        """Write raw bytes to every subscribed client, outside the event stream (fault injection:
+        garbage, a frame cut short, a lying Content-Length).  Returns how many clients got them."""
+        targets = [c for c in self._clients if c.fmt is not None]
+        for c in targets:
+            await self._send(c, data)
+            with contextlib.suppress(Exception):
+                await c.writer.drain()
+        return len(targets)
+
     def feed(self, events: Iterable[dict[str, str]]) -> None:
         self._pending.extend(events)
         self._more.set()

@@ -1,0 +1,150 @@
+"""Fault injection on the live FreeSWITCH path (SPEC R-PBX-2, R-PBX-5, R-SAFE-1, R-SAFE-2).
+
+A long mixed stream (re-stamped copies of every single-connection lab capture, overlapping) is
+replayed by the simulated FreeSWITCH to the live daemon while the switch:
+
+* cuts the TCP connection at 200 random points (half of them in the middle of an event frame), and
+* restarts itself three times (channel table lost, as after a switch crash).
+
+A cut loses no event (the switch holds its stream until the daemon is subscribed again, and the
+test waits until everything sent was received before cutting); a half-sent frame is an event the
+leg engine ignores (CHANNEL_STATE and friends), so every call's legs stay exactly determined.  A
+restart kills the calls in progress: their later events are removed from the stream, and the
+daemon must close them through the empty ``show channels`` listing, flagged ``reconciled``, once.
+
+Afterwards: every call is stored exactly once; calls that did not straddle a restart have exactly
+their legs.json legs; the daemon never stopped (same task, exit code 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from ccagent.core import pbx_events as ev
+from ccagent.core.legs.tracker import CallTracker
+from ccagent.pbx.esl.translate import FsTranslator
+from ccagent.sim.esl_scenarios import build_stream, encode_event
+from tests.acceptance.legs_oracle import mismatches, stored
+from tests.e2e.fs_harness import PROJECT_VARIABLE, LiveFs, counter, live_fs_daemon
+
+N_CUTS = 100  # clean cuts; as many again in the middle of a frame
+N_RESTARTS = 3
+
+
+def calls_touched(events: list[dict[str, str]]) -> tuple[list[set[str]], dict[str, int], dict[str, int]]:
+    """For each raw event, the calls its normalized events belong to; and for each call the stream
+    positions of its first event and of the event that finished it (what the daemon will see)."""
+    t = FsTranslator(project_variable=PROJECT_VARIABLE)
+    tracker = CallTracker(pbx="freeswitch", project_variable=PROJECT_VARIABLE)
+    touched: list[set[str]] = []
+    first: dict[str, int] = {}
+    finished: dict[str, int] = {}
+    for i, e in enumerate(events):
+        calls: set[str] = set()
+        for x in t.translate(e):
+            if isinstance(x, ev.ChannelEvent):
+                cid = tracker.call_of(x.channel) or x.call
+                calls.add(cid)
+                first.setdefault(cid, i)
+            for rec in tracker.apply(x).calls:
+                finished[rec.call_id] = i
+        touched.append(calls)
+    return touched, first, finished
+
+
+def is_quiet(e: dict[str, str]) -> bool:
+    return not FsTranslator().translate(e) and e.get("Event-Name") not in ("CUSTOM", "BACKGROUND_JOB")
+
+
+async def mid_frame_cut(live: LiveFs, event: dict[str, str]) -> None:
+    """Half of an event frame reaches the daemon, then the line drops."""
+    before = counter(live.daemon.metrics.reconnects)
+    live.server.pause(True)
+    frame = encode_event(event, "plain")
+    assert await live.server.send_raw(frame[: len(frame) // 2]) == 1
+    await asyncio.sleep(0.002)
+    live.server.drop_clients()
+    deadline = asyncio.get_running_loop().time() + 10
+    while counter(live.daemon.metrics.reconnects) <= before:
+        assert asyncio.get_running_loop().time() < deadline, "the daemon did not reconnect"
+        await asyncio.sleep(0.005)
+    live.server.pause(False)
+
+
+@pytest.mark.slow
+def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -> None:
+    rng = random.Random(20261125)
+    events, expected_calls = build_stream(120, seed=11, gap_us=1_500_000)
+    n = len(events)
+    touched, first, finished = calls_touched(events)
+    assert set(finished) == {c.call_id for c in expected_calls}
+    restarts = sorted(rng.sample(range(n // 5, n - n // 5), N_RESTARTS))
+
+    # Calls in progress at a restart die with it: drop their later events from the stream.
+    kill_at: dict[str, int] = {}
+    for cid, start in first.items():
+        hits = [r for r in restarts if start < r <= finished.get(cid, n)]
+        if hits:
+            kill_at[cid] = min(hits)
+    stream = [(i, e) for i, e in enumerate(events)
+              if not any(c in kill_at and i >= kill_at[c] for c in touched[i])]
+
+    restart_at = {next(p for p, (i, _) in enumerate(stream) if i >= r) for r in restarts}
+    quiet = [p for p, (_, e) in enumerate(stream) if p not in restart_at and is_quiet(e)]
+    mid_cuts = set(rng.sample(quiet, N_CUTS))
+    clean_cuts = set(rng.sample(sorted(set(range(1, len(stream))) - mid_cuts - restart_at), N_CUTS))
+
+    async def scenario() -> int:
+        async with live_fs_daemon(sqlite_url) as live:
+            task = live.task
+            segment: list[dict[str, str]] = []
+            for pos, (_, e) in enumerate(stream):
+                fault = ("restart" if pos in restart_at else "mid" if pos in mid_cuts
+                         else "cut" if pos in clean_cuts else None)
+                if fault is None:
+                    segment.append(e)
+                    continue
+                await live.play(segment)
+                segment = []
+                if fault == "restart":
+                    await live.cut(restart=True)
+                    segment.append(e)
+                elif fault == "cut":
+                    await live.cut()
+                    segment.append(e)
+                else:
+                    await mid_frame_cut(live, e)
+            await live.play(segment)
+            await live.settle()
+            assert not task.done(), "the daemon stopped during the faults"
+            assert counter(live.daemon.metrics.reconnects) == 2 * N_CUTS + N_RESTARTS
+            assert live.server.connections == 2 * N_CUTS + N_RESTARTS + 1
+            return await live.stop()
+
+    assert asyncio.run(scenario()) == 0
+    legs, calls = stored(sqlite_url)
+    by_call: dict[str, list[dict]] = {}
+    for row in legs:
+        by_call.setdefault(row["call_id"], []).append(row)
+    want_ids = {c.call_id for c in expected_calls}
+    missing = sorted((c.scenario, c.call_id) for c in expected_calls if c.call_id not in by_call)
+    assert set(by_call) == want_ids, f"a call was lost or invented: {missing} / {set(by_call) - want_ids}"
+    assert len(calls) == len(want_ids)
+    killed = set(kill_at)
+    assert killed, "the restarts hit no call: the test proves nothing about reconciliation"
+    intact = {"calls": [
+        {"call_id": c.call_id, "direction": c.direction, "disposition": c.disposition, "legs": list(c.legs)}
+        for c in expected_calls if c.call_id not in killed
+    ]}
+    scenario_of = {c.call_id: c.scenario for c in expected_calls}
+    problems = mismatches(intact, [r for r in legs if r["call_id"] not in killed], calls)
+    assert problems == [], (sorted({scenario_of.get(p.split(":")[0].split()[0], "?") for p in problems}),
+                            problems[:5])
+    for cid in sorted(killed):
+        assert calls[cid]["reconciled"] in (1, True), f"{scenario_of[cid]} {cid} was not flagged reconciled"
+        seqs = [r["leg_seq"] for r in by_call[cid]]
+        assert seqs == list(range(len(seqs))), f"{cid} has duplicated or missing leg numbers"
+    assert not any(calls[c]["reconciled"] for c in want_ids - killed), "a cut closed a call that lived on"
