@@ -171,6 +171,30 @@ class SimAsterisk:
         self.drop_clients()
         self.channels.clear()
 
+    def script_originates(
+        self,
+        outcome: str | Callable[[AmiMessage], str] = "answered",
+        *,
+        speed: float | None = 1.0,
+        seed: int = 0,
+    ) -> None:
+        """Answer each Originate with a whole simulated call (a re-stamped lab capture).
+
+        ``outcome`` (or a function of the action) picks answered / no_answer /
+        busy / failed; the call is played in the background at ``speed``.
+        """
+        from ccagent.sim.scenarios import OriginateScript
+
+        script = OriginateScript(seed)
+
+        async def hook(action: AmiMessage) -> None:
+            which = outcome(action) if callable(outcome) else outcome
+            start = max(self.clock, time.time())
+            msgs, _ = script.call(action, which, start)
+            await self.play(msgs, speed=speed)
+
+        self.on_originate = hook
+
     def pause_pings(self, paused: bool = True) -> None:
         """Silent peer: Ping actions get no answer while paused."""
         self.pings_paused = paused

@@ -25,7 +25,7 @@ import itertools
 import random
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,7 +36,9 @@ from ccagent.pbx.capture import iter_ami_capture
 
 __all__ = [
     "DEFAULT_EXCLUDED",
+    "DIALER_OUTCOMES",
     "ExpectedCall",
+    "OriginateScript",
     "Template",
     "build_capture_bytes",
     "build_stream",
@@ -210,7 +212,10 @@ class _Stamper:
         self.hex = itertools.count(1)
         self.num = itertools.count(self.rng.randrange(10**6))
 
-    def values(self, tpl: Template, start: float) -> tuple[list[str], dict[str, str]]:
+    def values(
+        self, tpl: Template, start: float, fixed: Mapping[str, str] | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """Fresh values for every slot; ``fixed`` forces a kind's value (``num``, ``aid``)."""
         vals: list[str] = []
         remap: dict[str, str] = {}
         rng = self.rng
@@ -232,6 +237,10 @@ class _Stamper:
                 remap[s.token] = v
             else:  # ep
                 v = str(int(start + s.offset))
+            if fixed is not None and k in fixed:
+                v = fixed[k]
+                if k == "num":
+                    remap[s.token] = v
             vals.append(v)
         return vals, remap
 
@@ -385,3 +394,63 @@ def to_bytes(messages: Iterable[AmiMessage], *, banner: bool = True) -> bytes:
     """Wire bytes of ``messages`` (a capture file's content)."""
     head = [b"Asterisk Call Manager/11.0.0\r\n"] if banner else []
     return b"".join(head + [m.to_bytes() for m in messages])
+
+
+# Which real capture a simulated dialer call copies, per outcome (R-PRJ-1 / dialer tests).
+DIALER_OUTCOMES = {
+    "answered": "08-dialer-answered-queue",
+    "no_answer": "09-dialer-no-answer",
+    "busy": "10-dialer-busy",
+    "failed": "11-dialer-failed",
+}
+_DEST_NUMBER = re.compile(r"/(\+?\d{3,})@")
+
+
+class OriginateScript:
+    """Turns an ``Originate`` action into the event stream a real Asterisk produced for it.
+
+    The call is a re-stamped copy of the lab capture for the chosen outcome,
+    with the action's destination number, its ActionID (so
+    ``OriginateResponse`` correlates) and its ``Variable:`` values (e.g. the
+    project) in place of the lab's.
+    """
+
+    def __init__(self, seed: int = 0, traces_dir: Path | None = None) -> None:
+        self._stamper = _Stamper(seed)
+        self._traces_dir = traces_dir
+
+    def call(
+        self, action: Mapping[str, str] | AmiMessage, outcome: str, start_ts: float
+    ) -> tuple[list[AmiMessage], ExpectedCall]:
+        if outcome not in DIALER_OUTCOMES:
+            raise ValueError(f"unknown dialer outcome {outcome!r}; one of {sorted(DIALER_OUTCOMES)}")
+        tpl = load_template(DIALER_OUTCOMES[outcome], self._traces_dir, True)
+        fixed: dict[str, str] = {}
+        m = _DEST_NUMBER.search(action.get("Channel", ""))
+        if m:
+            fixed["num"] = m.group(1)
+        if action.get("ActionID"):
+            fixed["aid"] = action["ActionID"]
+        vals, remap = self._stamper.values(tpl, start_ts, fixed)
+        text = "".join(fmt.format(*vals) for fmt in tpl.events)
+        variables = action.get_all("Variable") if isinstance(action, AmiMessage) else []
+        if not variables and action.get("Variable"):
+            variables = [action["Variable"]]
+        renamed: dict[str, str] = {}
+        for var in variables:
+            name, _, value = var.partition("=")
+            pattern = r"Variable: " + re.escape(name) + r"\r\nValue: ([^\r]*)"
+            for orig in set(re.findall(pattern, text)):
+                renamed[orig] = value
+            text = re.sub(
+                r"(Variable: " + re.escape(name) + r"\r\nValue: )[^\r]*",
+                lambda mt, v=value: mt.group(1) + v,
+                text,
+            )
+        msgs = AmiParser().feed(text.encode("utf-8"))
+        (expected,) = _expected(tpl, remap)
+        legs = tuple(
+            {**leg, "project": renamed.get(leg["project"], leg["project"])} if "project" in leg else leg
+            for leg in expected.legs
+        )
+        return msgs, ExpectedCall(expected.call_id, tpl.name, expected.direction, expected.disposition, legs)

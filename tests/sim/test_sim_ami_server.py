@@ -227,3 +227,22 @@ def test_play_rate_paces_and_stamp_marks_send_time() -> None:
             assert "SentAt" not in msgs[0]  # the caller's messages are not modified
 
     run(main())
+
+
+def test_scripted_originate_plays_a_whole_call() -> None:
+    async def main() -> None:
+        async with SimAsterisk(username="u", secret="pw") as sim:
+            sim.script_originates("no_answer", speed=None)
+            c = await RawClient.connect(sim.port)
+            await c.send(A.login("u", "pw"), "1")
+            await c.until(lambda m: m.action_id == "1")
+            await c.send(A.originate("PJSIP/0671112233@customers", context="dialer", exten="support"), "o-1")
+            m = await c.until(lambda m: m.action_id == "o-1" and m.response is not None)
+            assert m["Message"] == "Originate successfully queued"
+            r = await c.until(lambda m: m.event == "OriginateResponse")
+            assert r.action_id == "o-1" and r["Response"] == "Failure" and r["Reason"] == "3"
+            await c.until(lambda m: m.event == "Hangup")
+            await asyncio.sleep(0.05)
+            assert sim.channels == {}
+
+    run(main())

@@ -122,3 +122,39 @@ def test_write_capture_roundtrip(tmp_path: Path) -> None:
     size = S.write_capture(path, 2000, seed=1)
     assert size == path.stat().st_size
     assert sum(1 for _ in iter_ami_capture(path)) == 2000
+
+
+def test_originate_script_copies_the_lab_call_for_the_action() -> None:
+    from ccagent.pbx.ami import actions as A
+
+    raw = A.serialize(
+        A.with_action_id(
+            A.originate(
+                "PJSIP/0671112233@customers",
+                context="dialer",
+                exten="support",
+                variables={"LAB_PROJECT": "spring"},
+            ),
+            "ccagent-1-7",
+        )
+    )
+    (action,) = AmiParser().feed(raw)
+    script = S.OriginateScript(seed=1)
+    for outcome, disposition in (("answered", "answered"), ("no_answer", "no_answer"), ("busy", "busy")):
+        msgs, exp = script.call(action, outcome, 1.8e9)
+        resp = [m for m in msgs if m.event == "OriginateResponse"]
+        assert resp and resp[0].action_id == "ccagent-1-7"
+        if outcome != "answered":  # a failed originate names the dial string, a success the channel
+            assert resp[0]["Channel"] == "PJSIP/0671112233@customers"
+        assert exp.disposition == disposition and exp.legs[0]["callee"] == "0671112233"
+        assert exp.legs[0]["project"] == "spring"
+        assert {m["Value"] for m in msgs if m.event == "VarSet" and m["Variable"] == "LAB_PROJECT"} == {
+            "spring"
+        }
+        assert exp.call_id in {m.get("Linkedid") for m in msgs}
+    # two calls never share ids
+    a, _ = script.call(action, "busy", 1.8e9)
+    b, _ = script.call(action, "busy", 1.8e9)
+    assert not {m["Uniqueid"] for m in a if m.event == "Newchannel"} & {
+        m["Uniqueid"] for m in b if m.event == "Newchannel"
+    }
