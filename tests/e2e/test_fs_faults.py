@@ -19,16 +19,27 @@ their legs.json legs; the daemon never stopped (same task, exit code 0).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 
 import pytest
 
+from ccagent.app.daemon import Daemon
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.pbx.esl.translate import FsTranslator
 from ccagent.sim.esl_scenarios import build_stream, encode_event
+from ccagent.sim.esl_server import EslServer
 from tests.acceptance.legs_oracle import mismatches, stored
-from tests.e2e.fs_harness import PROJECT_VARIABLE, LiveFs, counter, live_fs_daemon
+from tests.e2e.fs_harness import (
+    PASSWORD,
+    PROJECT_VARIABLE,
+    LiveFs,
+    _Quiet,
+    counter,
+    fs_config,
+    live_fs_daemon,
+)
 
 N_CUTS = 100  # clean cuts; as many again in the middle of a frame
 N_RESTARTS = 3
@@ -148,3 +159,89 @@ def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -
         seqs = [r["leg_seq"] for r in by_call[cid]]
         assert seqs == list(range(len(seqs))), f"{cid} has duplicated or missing leg numbers"
     assert not any(calls[c]["reconciled"] for c in want_ids - killed), "a cut closed a call that lived on"
+
+
+# -- bad input on the live path (R-SAFE-1, R-SAFE-3) ------------------------------------------------------
+
+
+def _frame(body: bytes, *, ctype: bytes = b"text/event-plain", length: int | None = None) -> bytes:
+    n = len(body) if length is None else length
+    return b"Content-Length: %d\nContent-Type: %s\n\n" % (n, ctype) + body
+
+
+def damaged_frames() -> list[bytes]:
+    """Garbage, truncated and Content-Length-lying frames, as a broken proxy or switch could send."""
+    quiet = encode_event({"Event-Name": "CHANNEL_CALLSTATE", "Unique-ID": "0-quiet",
+                          "Event-Date-Timestamp": "1800000000000000"}, "plain")
+    quiet_body = quiet.split(b"\n\n", 1)[1]
+    return [
+        b"\x00\xff\xfe\x80 binary junk \x81\n\n",
+        b"this is not a header\nnor this one\n\n",
+        b"Content-Length: abc\nContent-Type: text/event-plain\n\n",
+        b"Content-Length: 99999999999\nContent-Type: text/event-plain\n\n",  # above max_frame
+        _frame(b'{"Event-Name": "CHANNEL_CREATE", "Unique-ID": "trunc', ctype=b"text/event-json"),
+        _frame(b"[1, 2, 3]", ctype=b"text/event-json"),
+        _frame(b"Foo: bar\nBaz: %ZZ\n\n"),  # no Event-Name, bad percent-escape
+        _frame(quiet_body, length=len(quiet_body) + 700),  # lies long: swallows the next frames' bytes
+        _frame(quiet_body, length=12),  # lies short: the rest of the body is junk
+        quiet[: len(quiet) // 2],  # cut short, the next frame glued on
+        b"Content-Type: text/weird-type\n\n",
+        b"Content-Type: text/event-plain\n\n",  # an event with no body at all
+    ]
+
+
+def test_R_SAFE_1_damaged_frames_never_stop_the_daemon_and_good_calls_stay_exact(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    before, want_before = build_stream(4, seed=3, folders=("01-inbound-answered", "03-queue-answered"))
+    later = ("05-blind-transfer", "02-inbound-missed", "17-cyrillic-caller-name")
+    after, want_after = build_stream(6, seed=4, start_us=1_800_001_000_000_000, folders=later)
+
+    async def scenario() -> tuple[int, int, list[str]]:
+        async with live_fs_daemon(sqlite_url) as live:
+            await live.play(before)
+            await live.settle()
+            for junk in damaged_frames():
+                assert await live.server.send_raw(junk) == 1
+            await live.play(after)
+            await live.settle()
+            assert not live.task.done(), "bad frames stopped the daemon"
+            shown = [repr(live.client), repr(live.daemon.config), str(live.daemon.config),
+                     repr(live.daemon.config.pbx.freeswitch), str(live.daemon.config.model_dump())]
+            return await live.stop(), live.client.malformed, shown
+
+    code, malformed, shown = asyncio.run(scenario())
+    assert code == 0
+    assert malformed >= 8, "the damaged frames were not even seen as damaged"
+    legs, calls = stored(sqlite_url)
+    want = {"calls": [
+        {"call_id": c.call_id, "direction": c.direction, "disposition": c.disposition, "legs": list(c.legs)}
+        for c in want_before + want_after
+    ]}
+    assert mismatches(want, legs, calls) == []
+    assert not any(PASSWORD in text for text in shown)
+    assert PASSWORD not in caplog.text
+    assert "esl connected" in caplog.text  # the logs were captured at all
+
+
+def test_R_SAFE_3_a_refused_password_stops_the_daemon_without_saying_it(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario() -> tuple[int, list[str]]:
+        server = EslServer(password="the-right-one")
+        await server.start()
+        try:
+            daemon = Daemon(fs_config(server.port, sqlite_url), notifier=_Quiet())
+            code = await asyncio.wait_for(daemon.run(), 20.0)
+        finally:
+            await server.stop()
+        return code, server.commands
+
+    code, commands = asyncio.run(scenario())
+    assert code == 1
+    assert "refused the ESL password" in caplog.text
+    assert PASSWORD not in caplog.text
+    assert commands[0] == "auth ********"
