@@ -78,7 +78,7 @@ class CallTracker:
     def restore(self, call_id: str, events: Iterable[ev.PbxEvent]) -> None:
         """Re-open a call from journaled events after a daemon restart."""
         for e in events:
-            self._route(e, journal_only=True)
+            self._route(e, call_id=call_id, journal_only=True)
 
     def mark_finished(self, call_ids: Iterable[str]) -> None:
         for cid in call_ids:
