@@ -122,3 +122,50 @@ def test_R_SAFE_2_database_outage_delays_but_loses_nothing(sqlite_url: str) -> N
     assert flush_failures >= 4
     legs, calls = stored(sqlite_url)
     assert mismatches(expected(folder), legs, calls) == []
+
+
+def test_R_SAFE_2_kill_9_mid_call_then_restart_resumes_from_the_journal(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The daemon dies hard while calls are up; a new one finishes them with exactly their legs."""
+    from ccagent.sim.ami_server import SimAsterisk
+
+    folder = TRACES / "asterisk" / "15-concurrent-calls"
+    events = capture_events(folder / "ami.log")
+    half = next(i for i, m in enumerate(events) if m.get("Event") == "BridgeEnter") + 40
+
+    async def scenario() -> tuple[int, bytes]:
+        sim = SimAsterisk(username="ccagent", secret=SECRET)
+        await sim.start()
+        cfg = tmp_path / "ccagent.yaml"
+        cfg.write_text(_config_text(sim.port, sqlite_url), encoding="utf-8")
+        first = await _spawn(cfg)
+        second: asyncio.subprocess.Process | None = None
+        try:
+            await sim.wait_logged_in(1, timeout=30)
+            await asyncio.sleep(0.3)
+            await sim.play(events[:half])
+            await asyncio.sleep(1.0)  # > one flush interval: the journal holds the open calls
+            first.kill()
+            await first.wait()
+            await wait_for(lambda: sim.logged_in == 0, 10, "the dead daemon is still logged in")
+            second = await _spawn(cfg)
+            await sim.wait_logged_in(1, timeout=30)
+            await asyncio.sleep(0.5)  # its CoreShowChannels answer lists the calls still up
+            await sim.play(events[half:])
+            await asyncio.sleep(1.0)
+            second.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(second.communicate(), 30)
+        finally:
+            for p in (first, second):
+                if p is not None and p.returncode is None:
+                    p.kill()
+            await sim.stop()
+        assert second is not None
+        return second.returncode or 0, err
+
+    code, err = asyncio.run(scenario())
+    assert code == 0, err.decode()
+    assert b"resumed" in err  # the second daemon re-opened journaled calls
+    legs, calls = stored(sqlite_url)
+    assert mismatches(expected(folder), legs, calls) == []
