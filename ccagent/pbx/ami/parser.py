@@ -35,7 +35,9 @@ class AmiMessage(dict[str, str]):
     keeps its *first* value in the dict and every value in :meth:`get_all`, so the
     common single-valued lookup stays a dict lookup.  ``raw_headers`` keeps the
     original order (needed to re-serialize a message byte-for-byte, e.g. by the
-    simulated PBX).  ``content`` holds free-text lines (old-style ``Response:
+    simulated PBX); its items are 2-item sequences (lists on the parser's fast
+    path, tuples from :meth:`from_pairs`): unpack them, do not compare them to
+    tuples.  ``content`` holds free-text lines (old-style ``Response:
     Follows`` command output).
     """
 
