@@ -109,6 +109,8 @@ class Daemon:
         if restored:
             log.info("resumed %d open calls from the journal", restored)
         self.session = self._session_factory(self)
+        session = self.session
+        self.metrics.watch_client(lambda: getattr(session, "metrics", None))
         client_task = asyncio.create_task(self.session.run(), name="pbx-client")
         consumer = asyncio.create_task(self._consume(), name="pbx-consumer")
         watchdog = asyncio.create_task(self._watchdog(consumer), name="watchdog")

@@ -6,9 +6,14 @@ build several pipelines in one process without "duplicated timeseries" errors.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 
 @dataclass
@@ -41,3 +46,24 @@ class Metrics:
         self.write_errors = Counter(
             "ccagent_db_write_errors", "Failed database flushes (retried)", registry=r
         )
+
+    def watch_client(self, get_counters: Callable[[], Any]) -> None:
+        """Export a PBX client's plain counters (a dataclass) as ``ccagent_pbx_client_<name>``."""
+        self.registry.register(_ClientCollector(get_counters))
+
+
+class _ClientCollector(Collector):
+    """Reads the client's counters at scrape time: no copying on the hot path."""
+
+    def __init__(self, get_counters: Callable[[], Any]) -> None:
+        self._get = get_counters
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counters = self._get()
+        if counters is None or not dataclasses.is_dataclass(counters):
+            return
+        for f in dataclasses.fields(counters):
+            value = getattr(counters, f.name)
+            if isinstance(value, int | float):
+                yield GaugeMetricFamily(f"ccagent_pbx_client_{f.name}", f"PBX client counter {f.name}",
+                                        value=value)

@@ -169,3 +169,20 @@ def test_R_SAFE_2_kill_9_mid_call_then_restart_resumes_from_the_journal(
     assert b"resumed" in err  # the second daemon re-opened journaled calls
     legs, calls = stored(sqlite_url)
     assert mismatches(expected(folder), legs, calls) == []
+
+
+def test_R_OPS_5_metrics_export_pipeline_and_client_counters(sqlite_url: str) -> None:
+    from prometheus_client import generate_latest
+
+    async def scenario() -> bytes:
+        async with live_daemon(sqlite_url) as live:
+            await play_files(live, [ONE_CALL / "ami.log"])
+            text = generate_latest(live.daemon.metrics.registry)
+            await live.stop()
+            return text
+
+    text = asyncio.run(scenario()).decode()
+    assert "ccagent_calls_written_total 1.0" in text
+    assert "ccagent_legs_written_total 1.0" in text
+    assert "ccagent_pbx_client_connects 1.0" in text
+    assert SECRET not in text
