@@ -50,7 +50,11 @@ __all__ = [
     "write_capture",
 ]
 
-TRACES_DIR = Path(__file__).resolve().parents[2] / "tests" / "traces" / "asterisk"
+_REPO_TRACES = Path(__file__).resolve().parents[2] / "tests" / "traces" / "asterisk"
+# A source checkout uses every lab capture; an installed package ships the demo's
+# templates (ccagent/sim/templates, package data) so `ccagent demo` works anywhere.
+_PACKAGED = Path(__file__).resolve().parent / "templates" / "asterisk"
+TRACES_DIR = _REPO_TRACES if _REPO_TRACES.is_dir() else _PACKAGED
 DEFAULT_EXCLUDED = frozenset({"16-ami-reconnect", "17-status-actions"})
 
 # Events that are answers to the recorder's own actions, not call activity.

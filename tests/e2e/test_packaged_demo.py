@@ -1,0 +1,18 @@
+"""The demo's templates ship inside the package, identical to the lab captures (R-OPS-6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ccagent.app.demo import DEMO_SCENARIOS
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGED = ROOT / "ccagent" / "sim" / "templates" / "asterisk"
+
+
+def test_R_OPS_6_every_demo_scenario_is_packaged_byte_for_byte() -> None:
+    for name in set(DEMO_SCENARIOS):
+        for f in ("ami.log", "legs.json"):
+            packaged = PACKAGED / name / f
+            assert packaged.is_file(), f"{packaged} missing: `pip install .` would break ccagent demo"
+            assert packaged.read_bytes() == (ROOT / "tests" / "traces" / "asterisk" / name / f).read_bytes()
