@@ -1,0 +1,68 @@
+"""Pipeline: a bad PBX message is logged with its ids, counted, skipped; the rest goes on (R-SAFE-1)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from ccagent.app.bootstrap import build
+from ccagent.config import parse_config
+from ccagent.pbx.ami.parser import AmiMessage
+from ccagent.pbx.capture import iter_ami_capture
+from tests.acceptance.legs_oracle import TRACES, expected, mismatches, stored
+
+ONE_CALL = TRACES / "asterisk" / "01-inbound-direct-answered"
+
+
+def _bad(event: str, **headers: str) -> AmiMessage:
+    return AmiMessage.from_pairs([("Event", event), *headers.items()])
+
+
+def test_R_SAFE_1_bad_messages_are_logged_with_ids_counted_and_skipped(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = parse_config({"legs": {"project_variable": "LAB_PROJECT"}})
+    wiring = build(config, pbx="asterisk", db_url=sqlite_url)
+    pipe = wiring.pipeline
+    garbage = [
+        _bad("Newchannel", Linkedid="9.9", ActionID="a-1"),  # no Uniqueid / Channel
+        _bad("Hangup", Uniqueid="9.8", Cause="not-a-number"),  # tolerated: cause 0
+        _bad("BridgeEnter", Uniqueid="9.7"),  # no BridgeUniqueid
+        _bad("DialBegin", Uniqueid="9.6"),  # no DestUniqueid
+        _bad("Newstate", Timestamp="yesterday", Uniqueid="9.5"),  # unparsable time
+    ]
+    caplog.set_level(logging.WARNING)
+    messages = list(iter_ami_capture(ONE_CALL / "ami.log"))
+    for i, msg in enumerate(messages):
+        pipe.feed(msg)
+        if i == 10:
+            for g in garbage:
+                pipe.feed(g)
+    pipe.flush()
+    bad = wiring.metrics.bad_events.labels("translate")._value.get()
+    assert bad == 4
+    logged = caplog.text
+    assert "Event=Newchannel" in logged and "Linkedid=9.9" in logged and "ActionID=a-1" in logged
+    assert "Uniqueid=9.5" in logged
+    legs, calls = stored(sqlite_url)
+    assert mismatches(expected(ONE_CALL), legs, calls) == []
+
+
+def test_R_SAFE_3_a_message_carrying_a_secret_is_never_logged_whole(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    wiring = build(parse_config({}), pbx="asterisk", db_url=sqlite_url)
+    caplog.set_level(logging.DEBUG)
+    wiring.pipeline.feed(_bad("Newchannel", Secret="hunter2-hunter2", Linkedid="1.1"))
+    assert "hunter2" not in caplog.text
+    assert "Linkedid=1.1" in caplog.text
+
+
+def test_R_PBX_6_ingest_refuses_a_capture_of_the_other_pbx(tmp_path: Path, sqlite_url: str) -> None:
+    from ccagent.app.ingest import ingest_files
+
+    esl = next((TRACES / "freeswitch").glob("*/esl.log"))
+    with pytest.raises(ValueError, match="not AMI"):
+        ingest_files(parse_config({}), [esl], pbx="asterisk", db_url=sqlite_url)
