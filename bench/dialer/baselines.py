@@ -8,7 +8,9 @@
   weighted by the intensity setting, clamped to [1, max level], halved when more than half of
   the last minute's answers were dropped, and forced to 1.0 while the day's drop rate is over
   the limit.  AST_VDauto_dial then keeps ``ceil(level * (agents in call + ready))`` lines
-  busy.
+  busy.  Defaults are the best of a sweep (max level 3/6, drop limit 1/2 %, diff target 0/-2,
+  intensity 0/-30) whose worst whole-run abandon rate stayed under 3% in every scenario:
+  max level 3.0, drop limit 2%, target two agents waiting (-2), intensity -30.
 * ``ClairvoyantPacer``: a reference ceiling that reads the simulator's future -- each
   number's outcome, ring time, talk and wrap time -- and launches a call only when an agent
   will surely be there within the connect deadline.  No real pacer can beat it on occupancy
@@ -40,9 +42,9 @@ class VicidialAdaptPacer:
     def __init__(
         self,
         dropped_percentage: float = 2.0,
-        max_level: float = 12.0,
-        intensity: float = 0.0,
-        dl_diff_target: float = 0.0,
+        max_level: float = 3.0,
+        intensity: float = -30.0,
+        dl_diff_target: float = -2.0,
         adapt_every_s: float = 15.0,
         start_level: float = 1.0,
     ) -> None:

@@ -111,7 +111,7 @@ class PredictivePacer:
         window_s: float = 1800.0,
         window_target: float = 0.05,
         run_guard: float = 0.9,
-        theta_min: float = 0.002,
+        theta_min: float = 0.001,
         theta_max: float = 0.25,
         answer_memory_s: float = 600.0,
         refresh_s: float = 60.0,
@@ -157,6 +157,11 @@ class PredictivePacer:
         self.ring_answer: Histogram | None = None
         self.ring_other: Histogram | None = None
         self._maturing: list[tuple[float, int, float]] = []  # (launch time, outcome, duration)
+        self._launched: dict[Any, float] = {}  # ringing call id -> launch time
+        self._recent_answers: deque[tuple[float, float]] = deque()  # (answer time, launch time)
+        self._pred_q: deque[tuple[float, float, float]] = deque()  # (time, answers due in 10 s, p)
+        self.surges = 0
+        self._i10 = 0
 
         self.answered = 0
         self.abandoned = 0
@@ -197,9 +202,17 @@ class PredictivePacer:
         t = float(t)
         d = float(d)
         self._last_event_t = max(self._last_event_t, t)
+        if kind == "launch":
+            cid = getattr(event, "call_id", None)
+            if cid is not None and len(self._launched) < 100_000:
+                self._launched[cid] = t
+            return
+        if kind in _LIVE_KINDS or kind in _OTHER_KINDS:
+            launched = self._launched.pop(getattr(event, "call_id", None), t - d)
         if kind in _LIVE_KINDS:
             self.answered += 1
             self._answer_times.append(t)
+            self._recent_answers.append((t, launched))
             heapq.heappush(self._maturing, (t - d, 1, d))
         elif kind in _OTHER_KINDS:
             heapq.heappush(self._maturing, (t - d, 2 if kind == "machine" else 0, d))
@@ -249,6 +262,7 @@ class PredictivePacer:
         top = n + 1
         taus = [0, 2, 4, 6, 8, 10, 12, 15, 18, 22, 26, 30, 35, 40]
         self._taus = [x for x in taus if x < top] + [top]
+        self._i10 = self._taus.index(10) if 10 in self._taus else len(self._taus) // 2
 
     # ------------------------------------------------------------------ estimates
     def answer_rate(self) -> tuple[float, float]:
@@ -394,6 +408,32 @@ class PredictivePacer:
                 theta *= 0.5
         return min(self.theta_max, max(self.theta_min, theta))
 
+    def _check_surge(self, now: float) -> None:
+        """Catch a jump of the answer rate before the cohort-based estimate can see it.
+
+        The learned answer rate only sees complete launch cohorts (~30 s late), and during a
+        jump the pacer stops dialing, so it would learn even later.  Ten seconds after each
+        decision, the answers that actually arrived from the calls then in flight are compared
+        with the prediction; a significant excess rescales the answer-rate estimate at once
+        by actual / predicted (and forgets predictions made with the stale rate).
+        """
+        q = self._pred_q
+        recent = self._recent_answers
+        while q and q[0][0] + 10.0 <= now:
+            t0, pred, p_then = q.popleft()
+            actual = sum(1 for ta, tl in recent if t0 < ta <= t0 + 10.0 and tl <= t0)
+            if actual > pred + 3.0 * math.sqrt(pred) + 2.0:
+                p_new = min(0.95, p_then * actual / max(pred, 0.5))
+                w = max(20.0, actual + pred)
+                for est in (self.rate_fast, self.rate_slow):
+                    est.alpha = p_new * w
+                    est.beta = (1.0 - p_new) * w
+                self.surges += 1
+                q.clear()
+                break
+        while recent and recent[0][0] < now - 60.0:
+            recent.popleft()
+
     def _capacity(
         self, free: int, talking: Sequence[float], wrapping: Sequence[float]
     ) -> tuple[list[float], list[float]]:
@@ -475,6 +515,7 @@ class PredictivePacer:
         taus = self._taus
         m_n = len(taus)
         cap, cap_var = self._capacity(free, talking, wrapping)
+        self._check_surge(now)
         p, var_p = self.answer_rate()
         p = min(0.999, max(1e-4, p))
         sa = self._sa
@@ -509,20 +550,22 @@ class PredictivePacer:
 
         # calls with an idle agent reserved each carry no risk at all: never dial fewer
         safe = min(free_lines, max(0, free - len(ringing) - n_wait))
-        risk = abandon_prob
-        if risk(1) > theta:
-            return safe
-        lo, hi = 1, free_lines
-        if risk(hi) <= theta:
-            lo = hi
-        else:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if risk(mid) <= theta:
-                    lo = mid
-                else:
-                    hi = mid
-        expected = lo * p * abandon_prob(lo)
-        self.predicted_abandons += expected
-        self._cal_pred += expected
-        return max(lo, safe)
+        lo = 0
+        if abandon_prob(1) <= theta:
+            lo, hi = 1, free_lines
+            if abandon_prob(hi) <= theta:
+                lo = hi
+            else:
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if abandon_prob(mid) <= theta:
+                        lo = mid
+                    else:
+                        hi = mid
+            expected = lo * p * abandon_prob(lo)
+            self.predicted_abandons += expected
+            self._cal_pred += expected
+        n_out = max(lo, safe)
+        i = self._i10
+        self._pred_q.append((now, load[i] - n_wait + n_out * fnew[i], p))
+        return n_out
