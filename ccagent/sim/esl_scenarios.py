@@ -54,13 +54,34 @@ DEFAULT_FOLDERS = (
 )
 # Every single-connection lab scenario (13-esl-reconnect spans two connections): a busy hour's mix.
 MIXED_FOLDERS = (
-    "01-inbound-answered", "01-inbound-answered-json", "02-inbound-missed", "03-queue-answered",
-    "04-queue-abandon", "05-blind-transfer", "05b-blind-transfer-refer", "06-attended-transfer",
-    "07-attended-transfer-abandoned", "08a-dialer-answered", "08b-dialer-no-answer", "08c-dialer-busy",
-    "08d-dialer-failed", "09-callback", "10-eavesdrop", "11-internal-call", "12-overlapping-calls",
-    "14-queue-rollover", "15-dialer-to-queue", "16-inbound-agent-rejects", "17-cyrillic-caller-name",
-    "18-dialer-abandon-safe-harbour", "19-autoinformer-dtmf", "20-autoinformer-no-digit", "22-avmd",
-    "23-eavesdrop-barge", "24-dialog-robot", "25-queue-wrapup",
+    "01-inbound-answered",
+    "01-inbound-answered-json",
+    "02-inbound-missed",
+    "03-queue-answered",
+    "04-queue-abandon",
+    "05-blind-transfer",
+    "05b-blind-transfer-refer",
+    "06-attended-transfer",
+    "07-attended-transfer-abandoned",
+    "08a-dialer-answered",
+    "08b-dialer-no-answer",
+    "08c-dialer-busy",
+    "08d-dialer-failed",
+    "09-callback",
+    "10-eavesdrop",
+    "11-internal-call",
+    "12-overlapping-calls",
+    "14-queue-rollover",
+    "15-dialer-to-queue",
+    "16-inbound-agent-rejects",
+    "17-cyrillic-caller-name",
+    "18-dialer-abandon-safe-harbour",
+    "19-autoinformer-dtmf",
+    "20-autoinformer-no-digit",
+    "22-avmd",
+    "23-eavesdrop-barge",
+    "24-dialog-robot",
+    "25-queue-wrapup",
 )
 
 
@@ -217,10 +238,15 @@ def build_stream(
         key = [(_stamp(e), i, e) for e in events]
         copies.append(key)
         for call in legs_json[name]["calls"]:
-            expected.append(ExpectedCall(
-                call_id=mapping.get(call["call_id"], call["call_id"]), scenario=name,
-                direction=call["direction"], disposition=call["disposition"], legs=tuple(call["legs"]),
-            ))
+            expected.append(
+                ExpectedCall(
+                    call_id=mapping.get(call["call_id"], call["call_id"]),
+                    scenario=name,
+                    direction=call["direction"],
+                    disposition=call["disposition"],
+                    legs=tuple(call["legs"]),
+                )
+            )
         t += gap_us + rng.randrange(gap_us)
     merged = heapq.merge(*_monotonic(copies), key=lambda x: (x[0], x[1]))
     return [e for _, _, e in merged], expected
@@ -248,7 +274,6 @@ def _monotonic(copies: list[_Keyed]) -> list[_Keyed]:
     return out
 
 
-
 def iter_capture_chunks(
     n_events: int,
     seed: int = 1,
@@ -270,8 +295,11 @@ def iter_capture_chunks(
     base = Path(traces)
     cut = [_cut_template(load_template(base / f), fmt) for f in folders]
     reply = b"Reply-Text: +OK event listener enabled %s\n\n" % fmt.encode()
-    buf = [b"Content-Type: auth/request\n\n", b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n",
-           b"Content-Type: command/reply\n" + reply]
+    buf = [
+        b"Content-Type: auth/request\n\n",
+        b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n",
+        b"Content-Type: command/reply\n" + reply,
+    ]
     size = 0
     produced = 0
     t = 1_800_000_000_000_000

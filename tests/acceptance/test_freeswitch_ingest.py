@@ -97,15 +97,19 @@ def test_R_SAFE_1_a_damaged_capture_is_ingested_around_the_damage(tmp_path: Path
     """Garbage and a frame whose Content-Length lies sit between two real calls: both calls are kept."""
     a = (FREESWITCH / "01-inbound-answered" / "esl.log").read_bytes()
     b = (FREESWITCH / "02-inbound-missed" / "esl.log").read_bytes()
-    junk = (b"Content-Type: text/event-plain\nContent-Length: 12\n\nEvent-Name: X\n\n"
-            b"\x00\xff garbage line without colon\n\n"
-            b"Content-Type: text/event-json\nContent-Length: 9\n\n{\"Event-N\n\n")
+    junk = (
+        b"Content-Type: text/event-plain\nContent-Length: 12\n\nEvent-Name: X\n\n"
+        b"\x00\xff garbage line without colon\n\n"
+        b'Content-Type: text/event-json\nContent-Length: 9\n\n{"Event-N\n\n'
+    )
     capture = tmp_path / "esl.log"
     # the second capture's greeting/auth replies are dropped so the file reads as one connection
-    capture.write_bytes(a + junk + b[b.index(b"Content-Length"):])
+    capture.write_bytes(a + junk + b[b.index(b"Content-Length") :])
     result = ingest_files(lab_config(), [capture], pbx="freeswitch", db_url=sqlite_url)
     legs, calls = stored(sqlite_url)
-    want = {"calls": expected(FREESWITCH / "01-inbound-answered")["calls"]
-            + expected(FREESWITCH / "02-inbound-missed")["calls"]}
+    want = {
+        "calls": expected(FREESWITCH / "01-inbound-answered")["calls"]
+        + expected(FREESWITCH / "02-inbound-missed")["calls"]
+    }
     assert mismatches(want, legs, calls) == []
     assert result.open_calls == 0

@@ -83,10 +83,22 @@ def fold(pbx: str, folder: str) -> list[CallRecord]:
 
 def shapes(records: list[CallRecord]) -> Counter[CallShape]:
     return Counter(
-        (str(rec.direction), str(rec.disposition), tuple(
-            (str(leg.direction), leg.answered, str(leg.disposition), str(leg.role), leg.transfer_kind,
-             leg.transfer_from_leg, leg.extension is None)
-            for leg in rec.legs))
+        (
+            str(rec.direction),
+            str(rec.disposition),
+            tuple(
+                (
+                    str(leg.direction),
+                    leg.answered,
+                    str(leg.disposition),
+                    str(leg.role),
+                    leg.transfer_kind,
+                    leg.transfer_from_leg,
+                    leg.extension is None,
+                )
+                for leg in rec.legs
+            ),
+        )
         for rec in records
     )
 
@@ -114,13 +126,20 @@ def test_R_PBX_3_the_pairs_cover_every_scenario_kind_the_issue_names() -> None:
             for leg in shape[2]:
                 covered[(leg[0], leg[2], leg[3], leg[4])] += 1
     kinds = {(d, disp, role, tk) for d, disp, role, tk in covered}
-    for needed in [("inbound", "answered", "main", None), ("inbound", "missed", "main", None),
-                   ("inbound", "abandoned", "main", None), ("inbound", "answered", "main", "blind"),
-                   ("inbound", "answered", "main", "attended"),
-                   ("internal", "answered", "consultation", None),
-                   ("outbound", "answered", "main", None), ("outbound", "no_answer", "main", None),
-                   ("outbound", "busy", "main", None), ("outbound", "failed", "main", None),
-                   ("outbound", "abandoned", "main", None), ("internal", "answered", "main", None),
-                   ("internal", "answered", "supervisor_listen", None),
-                   ("internal", "answered", "supervisor_whisper", None)]:
+    for needed in [
+        ("inbound", "answered", "main", None),
+        ("inbound", "missed", "main", None),
+        ("inbound", "abandoned", "main", None),
+        ("inbound", "answered", "main", "blind"),
+        ("inbound", "answered", "main", "attended"),
+        ("internal", "answered", "consultation", None),
+        ("outbound", "answered", "main", None),
+        ("outbound", "no_answer", "main", None),
+        ("outbound", "busy", "main", None),
+        ("outbound", "failed", "main", None),
+        ("outbound", "abandoned", "main", None),
+        ("internal", "answered", "main", None),
+        ("internal", "answered", "supervisor_listen", None),
+        ("internal", "answered", "supervisor_whisper", None),
+    ]:
         assert needed in kinds, needed

@@ -37,14 +37,24 @@ def folder_format(folder: str) -> str:
 
 
 def fs_config(port: int, db_url: str, *, event_format: str = "plain", **legs: str) -> Config:
-    return parse_config({
-        "pbx": {"type": "freeswitch", "freeswitch": {
-            "port": port, "password": PASSWORD, "event_format": event_format,
-            "ping_interval_s": 2.0, "ping_timeout_s": 2.0, "reconnect_min_s": 0.02, "reconnect_max_s": 0.2,
-        }},
-        "database": {"url": db_url},
-        "legs": {"project_variable": PROJECT_VARIABLE, **legs},
-    })
+    return parse_config(
+        {
+            "pbx": {
+                "type": "freeswitch",
+                "freeswitch": {
+                    "port": port,
+                    "password": PASSWORD,
+                    "event_format": event_format,
+                    "ping_interval_s": 2.0,
+                    "ping_timeout_s": 2.0,
+                    "reconnect_min_s": 0.02,
+                    "reconnect_max_s": 0.2,
+                },
+            },
+            "database": {"url": db_url},
+            "legs": {"project_variable": PROJECT_VARIABLE, **legs},
+        }
+    )
 
 
 def counter(c: object) -> float:
@@ -85,8 +95,9 @@ class LiveFs:
         await self.delivered(timeout)
 
     async def delivered(self, timeout: float = 10.0) -> None:
-        await wait_for(lambda: self.client.events_received >= self.server.sent, timeout,
-                       "events in flight never arrived")
+        await wait_for(
+            lambda: self.client.events_received >= self.server.sent, timeout, "events in flight never arrived"
+        )
 
     async def cut(self, *, restart: bool = False) -> None:
         """Drop the line (or restart the switch) and wait until the daemon is back and reconciled.
@@ -100,8 +111,9 @@ class LiveFs:
             await self.server.restart(downtime_s=0.01)
         else:
             self.server.drop_clients()
-        await wait_for(lambda: counter(self.daemon.metrics.reconnects) > before, 10.0,
-                       "the daemon did not reconnect")
+        await wait_for(
+            lambda: counter(self.daemon.metrics.reconnects) > before, 10.0, "the daemon did not reconnect"
+        )
         self.server.pause(False)
 
     async def settle(self, timeout: float = 20.0) -> None:

@@ -100,8 +100,9 @@ def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -
         hits = [r for r in restarts if start < r <= finished.get(cid, n)]
         if hits:
             kill_at[cid] = min(hits)
-    stream = [(i, e) for i, e in enumerate(events)
-              if not any(c in kill_at and i >= kill_at[c] for c in touched[i])]
+    stream = [
+        (i, e) for i, e in enumerate(events) if not any(c in kill_at and i >= kill_at[c] for c in touched[i])
+    ]
 
     restart_at = {next(p for p, (i, _) in enumerate(stream) if i >= r) for r in restarts}
     quiet = [p for p, (_, e) in enumerate(stream) if p not in restart_at and is_quiet(e)]
@@ -113,8 +114,15 @@ def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -
             task = live.task
             segment: list[dict[str, str]] = []
             for pos, (_, e) in enumerate(stream):
-                fault = ("restart" if pos in restart_at else "mid" if pos in mid_cuts
-                         else "cut" if pos in clean_cuts else None)
+                fault = (
+                    "restart"
+                    if pos in restart_at
+                    else "mid"
+                    if pos in mid_cuts
+                    else "cut"
+                    if pos in clean_cuts
+                    else None
+                )
                 if fault is None:
                     segment.append(e)
                     continue
@@ -146,14 +154,24 @@ def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -
     assert len(calls) == len(want_ids)
     killed = set(kill_at)
     assert killed, "the restarts hit no call: the test proves nothing about reconciliation"
-    intact = {"calls": [
-        {"call_id": c.call_id, "direction": c.direction, "disposition": c.disposition, "legs": list(c.legs)}
-        for c in expected_calls if c.call_id not in killed
-    ]}
+    intact = {
+        "calls": [
+            {
+                "call_id": c.call_id,
+                "direction": c.direction,
+                "disposition": c.disposition,
+                "legs": list(c.legs),
+            }
+            for c in expected_calls
+            if c.call_id not in killed
+        ]
+    }
     scenario_of = {c.call_id: c.scenario for c in expected_calls}
     problems = mismatches(intact, [r for r in legs if r["call_id"] not in killed], calls)
-    assert problems == [], (sorted({scenario_of.get(p.split(":")[0].split()[0], "?") for p in problems}),
-                            problems[:5])
+    assert problems == [], (
+        sorted({scenario_of.get(p.split(":")[0].split()[0], "?") for p in problems}),
+        problems[:5],
+    )
     for cid in sorted(killed):
         assert calls[cid]["reconciled"] in (1, True), f"{scenario_of[cid]} {cid} was not flagged reconciled"
         seqs = [r["leg_seq"] for r in by_call[cid]]
@@ -171,8 +189,14 @@ def _frame(body: bytes, *, ctype: bytes = b"text/event-plain", length: int | Non
 
 def damaged_frames() -> list[bytes]:
     """Garbage, truncated and Content-Length-lying frames, as a broken proxy or switch could send."""
-    quiet = encode_event({"Event-Name": "CHANNEL_CALLSTATE", "Unique-ID": "0-quiet",
-                          "Event-Date-Timestamp": "1800000000000000"}, "plain")
+    quiet = encode_event(
+        {
+            "Event-Name": "CHANNEL_CALLSTATE",
+            "Unique-ID": "0-quiet",
+            "Event-Date-Timestamp": "1800000000000000",
+        },
+        "plain",
+    )
     quiet_body = quiet.split(b"\n\n", 1)[1]
     return [
         b"\x00\xff\xfe\x80 binary junk \x81\n\n",
@@ -207,18 +231,30 @@ def test_R_SAFE_1_damaged_frames_never_stop_the_daemon_and_good_calls_stay_exact
             await live.play(after)
             await live.settle()
             assert not live.task.done(), "bad frames stopped the daemon"
-            shown = [repr(live.client), repr(live.daemon.config), str(live.daemon.config),
-                     repr(live.daemon.config.pbx.freeswitch), str(live.daemon.config.model_dump())]
+            shown = [
+                repr(live.client),
+                repr(live.daemon.config),
+                str(live.daemon.config),
+                repr(live.daemon.config.pbx.freeswitch),
+                str(live.daemon.config.model_dump()),
+            ]
             return await live.stop(), live.client.malformed, shown
 
     code, malformed, shown = asyncio.run(scenario())
     assert code == 0
     assert malformed >= 8, "the damaged frames were not even seen as damaged"
     legs, calls = stored(sqlite_url)
-    want = {"calls": [
-        {"call_id": c.call_id, "direction": c.direction, "disposition": c.disposition, "legs": list(c.legs)}
-        for c in want_before + want_after
-    ]}
+    want = {
+        "calls": [
+            {
+                "call_id": c.call_id,
+                "direction": c.direction,
+                "disposition": c.disposition,
+                "legs": list(c.legs),
+            }
+            for c in want_before + want_after
+        ]
+    }
     assert mismatches(want, legs, calls) == []
     assert not any(PASSWORD in text for text in shown)
     assert PASSWORD not in caplog.text

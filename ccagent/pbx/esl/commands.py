@@ -119,8 +119,7 @@ def originate(
         return f"originate {head} &{name}({arg})"
     if dialplan not in _DIALPLANS:
         raise EslCommandError(f"dialplan: {dialplan!r} must be one of {', '.join(_DIALPLANS)}")
-    return (f"originate {head} {_check(_DEST, dest, 'dest')} {dialplan} "
-            f"{_check(_CONTEXT, context, 'context')}")
+    return f"originate {head} {_check(_DEST, dest, 'dest')} {dialplan} {_check(_CONTEXT, context, 'context')}"
 
 
 def uuid_kill(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
@@ -131,7 +130,11 @@ def uuid_kill(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
 
 
 def uuid_transfer(
-    uuid: str, dest: str, *, context: str = "default", dialplan: str = "XML",
+    uuid: str,
+    dest: str,
+    *,
+    context: str = "default",
+    dialplan: str = "XML",
     leg: Literal["self", "bleg", "both"] = "self",
 ) -> str:
     """Blind-transfer a channel (``-bleg``: its bridged partner; ``-both``: both ends) to ``dest``."""
@@ -140,8 +143,10 @@ def uuid_transfer(
     flag = {"self": "", "bleg": " -bleg", "both": " -both"}.get(leg)
     if flag is None:
         raise EslCommandError(f"leg: {leg!r} must be self, bleg or both")
-    return (f"uuid_transfer {_check(_UUID, uuid, 'uuid')}{flag} {_check(_DEST, dest, 'dest')} {dialplan} "
-            f"{_check(_CONTEXT, context, 'context')}")
+    return (
+        f"uuid_transfer {_check(_UUID, uuid, 'uuid')}{flag} {_check(_DEST, dest, 'dest')} {dialplan} "
+        f"{_check(_CONTEXT, context, 'context')}"
+    )
 
 
 def agent_set_status(agent: str, status: str) -> str:
@@ -174,8 +179,13 @@ def eavesdrop(
     elif mode != "listen":
         raise EslCommandError(f"mode: {mode!r} must be listen, whisper or barge")
     return originate(
-        supervisor_endpoint, uuid=uuid, app="eavesdrop", app_arg=_check(_UUID, target_uuid, "target_uuid"),
-        caller_id_number=caller_id_number, caller_id_name=caller_id_name, variables=flags,
+        supervisor_endpoint,
+        uuid=uuid,
+        app="eavesdrop",
+        app_arg=_check(_UUID, target_uuid, "target_uuid"),
+        caller_id_number=caller_id_number,
+        caller_id_name=caller_id_name,
+        variables=flags,
     )
 
 

@@ -72,8 +72,12 @@ def make_handler(daemon: Daemon) -> Callable[[Any], None]:
             pipeline.feed(snapshot_message(item.channels_json), daemon.clock(), time.monotonic())
         elif isinstance(item, ConnectionDown):
             level = logging.INFO if item.reason == "closed" else logging.WARNING
-            log.log(level, "esl connection %d down (%s): open calls wait for the next snapshot",
-                    item.connection, item.reason)
+            log.log(
+                level,
+                "esl connection %d down (%s): open calls wait for the next snapshot",
+                item.connection,
+                item.reason,
+            )
             # Stamped with the PBX's own time of its last event (FreeSWITCH sends a HEARTBEAT every
             # 20 s, so it is close to the drop) rather than our clock: a reconciled leg's durations
             # then never mix two clocks (R-LEG-4).  Before any event, our clock is all there is.

@@ -30,17 +30,37 @@ DEMO_PASSWORD = "demo-only-esl-password"
 
 # A busy hour's mix, weighted by repetition (the real captures are the templates).
 DEMO_SCENARIOS = (
-    "01-inbound-answered", "01-inbound-answered", "03-queue-answered", "03-queue-answered",
-    "14-queue-rollover", "02-inbound-missed", "04-queue-abandon", "05-blind-transfer",
+    "01-inbound-answered",
+    "01-inbound-answered",
+    "03-queue-answered",
+    "03-queue-answered",
+    "14-queue-rollover",
+    "02-inbound-missed",
+    "04-queue-abandon",
+    "05-blind-transfer",
     "05b-blind-transfer-refer",
-    "06-attended-transfer", "07-attended-transfer-abandoned", "08a-dialer-answered", "08b-dialer-no-answer",
-    "08c-dialer-busy", "09-callback", "10-eavesdrop", "11-internal-call", "15-dialer-to-queue",
-    "16-inbound-agent-rejects", "17-cyrillic-caller-name", "18-dialer-abandon-safe-harbour",
-    "19-autoinformer-dtmf", "24-dialog-robot", "25-queue-wrapup",
+    "06-attended-transfer",
+    "07-attended-transfer-abandoned",
+    "08a-dialer-answered",
+    "08b-dialer-no-answer",
+    "08c-dialer-busy",
+    "09-callback",
+    "10-eavesdrop",
+    "11-internal-call",
+    "15-dialer-to-queue",
+    "16-inbound-agent-rejects",
+    "17-cyrillic-caller-name",
+    "18-dialer-abandon-safe-harbour",
+    "19-autoinformer-dtmf",
+    "24-dialog-robot",
+    "25-queue-wrapup",
 )
 
 EMPLOYEES = {
-    "1001": "Олена Коваль", "1002": "Ivan Petrov", "1003": "Мария Сидорова", "1004": "Supervisor Anna",
+    "1001": "Олена Коваль",
+    "1002": "Ivan Petrov",
+    "1003": "Мария Сидорова",
+    "1004": "Supervisor Anna",
 }
 
 
@@ -84,18 +104,30 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
     speed = max(1.0, span / max(1.0, seconds))
     server = EslServer(events, password=DEMO_PASSWORD, speed=speed)
     await server.start()
-    config = parse_config({
-        "pbx": {"type": "freeswitch", "freeswitch": {"port": server.port, "password": DEMO_PASSWORD,
-                                                     "reconnect_min_s": 0.1, "reconnect_max_s": 1.0}},
-        "database": {"url": f"sqlite:///{db_path}"},
-        "legs": {"project_variable": "dialer_campaign"},
-        "employees": {"mapping": EMPLOYEES},
-    })
+    config = parse_config(
+        {
+            "pbx": {
+                "type": "freeswitch",
+                "freeswitch": {
+                    "port": server.port,
+                    "password": DEMO_PASSWORD,
+                    "reconnect_min_s": 0.1,
+                    "reconnect_max_s": 1.0,
+                },
+            },
+            "database": {"url": f"sqlite:///{db_path}"},
+            "legs": {"project_variable": "dialer_campaign"},
+            "employees": {"mapping": EMPLOYEES},
+        }
+    )
     daemon = Daemon(config, notifier=_Quiet())
     task = asyncio.create_task(daemon.run())
     try:
-        print(f"Simulated FreeSWITCH (Event Socket) on 127.0.0.1:{server.port}: a busy hour of "
-              f"{len(expected)} calls ({span / 60:.0f} PBX minutes) played {speed:.0f}x faster", file=out)
+        print(
+            f"Simulated FreeSWITCH (Event Socket) on 127.0.0.1:{server.port}: a busy hour of "
+            f"{len(expected)} calls ({span / 60:.0f} PBX minutes) played {speed:.0f}x faster",
+            file=out,
+        )
         total = len(events)
         last = [-1]
         while server.played < total and not task.done():
@@ -105,9 +137,14 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
         if out.isatty():
             out.write("\n")
         deadline = time.monotonic() + 15
-        while not task.done() and time.monotonic() < deadline and (
-            daemon.pipeline.tracker.calls or daemon.pipeline.pending
-            or (daemon.session is not None and not daemon.session.queue.empty())
+        while (
+            not task.done()
+            and time.monotonic() < deadline
+            and (
+                daemon.pipeline.tracker.calls
+                or daemon.pipeline.pending
+                or (daemon.session is not None and not daemon.session.queue.empty())
+            )
         ):
             await asyncio.sleep(0.05)
     finally:
@@ -118,7 +155,11 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
 
 
 def run_fs_demo(
-    *, db_path: str = "ccagent-demo.db", calls: int = 120, seconds: float = 30.0, seed: int = 7,
+    *,
+    db_path: str = "ccagent-demo.db",
+    calls: int = 120,
+    seconds: float = 30.0,
+    seed: int = 7,
     out: TextIO | None = None,
 ) -> int:
     """Play the demo, print the report; returns the process exit code."""

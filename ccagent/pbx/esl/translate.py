@@ -78,6 +78,7 @@ def snapshot_message(show_channels_json: str) -> dict[str, str]:
     """Wrap a ``show channels as json`` reply so :meth:`FsTranslator.translate` turns it into a snapshot."""
     return {SNAPSHOT_MARKER: "snapshot", "_body": show_channels_json}
 
+
 # Q.850 codes of FreeSWITCH's Hangup-Cause names (switch_types.h, switch_channel.c CAUSE_CHART).
 HANGUP_CAUSES: dict[str, int] = {
     "UNSPECIFIED": 0,

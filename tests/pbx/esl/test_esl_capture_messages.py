@@ -52,28 +52,54 @@ def test_R_PBX_6_translate_takes_the_pipeline_now_and_tracks_the_pbx_time() -> N
 
 def test_R_SAFE_1_switch_wide_custom_events_make_no_call() -> None:
     t = FsTranslator()
-    assert t.translate({"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register",
-                        "Event-Date-Timestamp": "1000000"}) == []
-    out = t.translate({"Event-Name": "CUSTOM", "Event-Subclass": "x::y", "Unique-ID": "abc",
-                       "Event-Date-Timestamp": "1000000"})
+    assert (
+        t.translate(
+            {"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register", "Event-Date-Timestamp": "1000000"}
+        )
+        == []
+    )
+    out = t.translate(
+        {
+            "Event-Name": "CUSTOM",
+            "Event-Subclass": "x::y",
+            "Unique-ID": "abc",
+            "Event-Date-Timestamp": "1000000",
+        }
+    )
     assert [type(e) for e in out] == [UserEvent] and out[0].call == "abc"
 
 
 def test_R_SAFE_1_translate_never_raises_on_odd_mappings() -> None:
     t = FsTranslator()
-    for msg in ({}, {"Event-Name": "CHANNEL_CREATE"}, {SNAPSHOT_MARKER: "snapshot"},
-                {"Event-Name": "CHANNEL_BRIDGE", "Event-Date-Timestamp": "x"},
-                {"Event-Name": "CHANNEL_HANGUP_COMPLETE", "Unique-ID": "u", "Event-Date-Timestamp": "-5"}):
+    for msg in (
+        {},
+        {"Event-Name": "CHANNEL_CREATE"},
+        {SNAPSHOT_MARKER: "snapshot"},
+        {"Event-Name": "CHANNEL_BRIDGE", "Event-Date-Timestamp": "x"},
+        {"Event-Name": "CHANNEL_HANGUP_COMPLETE", "Unique-ID": "u", "Event-Date-Timestamp": "-5"},
+    ):
         t.translate(msg)
 
 
 def test_forget_finished_keeps_recently_ended_channels() -> None:
     t = FsTranslator()
     for uid, end in (("a", "1000000"), ("b", "5000000")):
-        t.translate({"Event-Name": "CHANNEL_CREATE", "Unique-ID": uid, "Event-Date-Timestamp": "500000",
-                     "Channel-Name": "sofia/internal/1001@x"})
-        t.translate({"Event-Name": "CHANNEL_HANGUP_COMPLETE", "Unique-ID": uid, "Event-Date-Timestamp": end,
-                     "Hangup-Cause": "NORMAL_CLEARING"})
+        t.translate(
+            {
+                "Event-Name": "CHANNEL_CREATE",
+                "Unique-ID": uid,
+                "Event-Date-Timestamp": "500000",
+                "Channel-Name": "sofia/internal/1001@x",
+            }
+        )
+        t.translate(
+            {
+                "Event-Name": "CHANNEL_HANGUP_COMPLETE",
+                "Unique-ID": uid,
+                "Event-Date-Timestamp": end,
+                "Hangup-Cause": "NORMAL_CLEARING",
+            }
+        )
     assert t.forget_finished(before_ts=3.0) == 1
     assert t.call_of("a") is None and t.call_of("b") == "b"
     assert t.forget_finished() == 1

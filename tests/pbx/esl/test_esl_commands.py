@@ -23,11 +23,20 @@ TARGET = "4bb66a9d-9766-44c0-91c0-615f0577b46d"
 
 def test_R_PBX_2_builders_give_the_commands_the_lab_sent_to_a_real_freeswitch() -> None:
     # verbatim from tests/traces/freeswitch/*/commands.log
-    lab_vars = {"ignore_early_media": "true", "originate_timeout": 20, "dialer_campaign": "spring-promo",
-                "hangup_after_bridge": "true"}
+    lab_vars = {
+        "ignore_early_media": "true",
+        "originate_timeout": 20,
+        "dialer_campaign": "spring-promo",
+        "hangup_after_bridge": "true",
+    }
     assert c.originate(
-        "sofia/gateway/carrier/5552001", uuid=U, dest="agent_1002", context="dialer",
-        caller_id_number="8000", caller_id_name="ACME", variables=lab_vars,
+        "sofia/gateway/carrier/5552001",
+        uuid=U,
+        dest="agent_1002",
+        context="dialer",
+        caller_id_number="8000",
+        caller_id_name="ACME",
+        variables=lab_vars,
     ) == (
         "originate {origination_uuid=524542f5-0fdc-463e-92b8-f1a3d0a548b1,origination_caller_id_number=8000,"
         "origination_caller_id_name=ACME,ignore_early_media=true,originate_timeout=20,"
@@ -36,16 +45,21 @@ def test_R_PBX_2_builders_give_the_commands_the_lab_sent_to_a_real_freeswitch() 
     )
     assert ",originate_timeout=8}" in c.originate("user/1001", uuid=U, dest="x", timeout_s=8)
     assert c.uuid_kill("35302b71-910a-4eb7-8878-356363846948") == (
-        "uuid_kill 35302b71-910a-4eb7-8878-356363846948 NORMAL_CLEARING")
+        "uuid_kill 35302b71-910a-4eb7-8878-356363846948 NORMAL_CLEARING"
+    )
     assert c.uuid_transfer("1fc7c729-a09a-47ea-bbed-7fa9508276cc", "1002", leg="bleg") == (
-        "uuid_transfer 1fc7c729-a09a-47ea-bbed-7fa9508276cc -bleg 1002 XML default")
+        "uuid_transfer 1fc7c729-a09a-47ea-bbed-7fa9508276cc -bleg 1002 XML default"
+    )
     assert c.agent_set_status("1002@default", "On Break") == (
-        "callcenter_config agent set status 1002@default 'On Break'")
-    assert c.eavesdrop("user/1004@127.0.0.1", TARGET, "whisper", uuid=U, caller_id_number="1004",
-                       caller_id_name="Supervisor") == (
+        "callcenter_config agent set status 1002@default 'On Break'"
+    )
+    assert c.eavesdrop(
+        "user/1004@127.0.0.1", TARGET, "whisper", uuid=U, caller_id_number="1004", caller_id_name="Supervisor"
+    ) == (
         "originate {origination_uuid=524542f5-0fdc-463e-92b8-f1a3d0a548b1,origination_caller_id_number=1004,"
         "origination_caller_id_name=Supervisor,eavesdrop_whisper_aleg=true}user/1004@127.0.0.1 "
-        "&eavesdrop(4bb66a9d-9766-44c0-91c0-615f0577b46d)")
+        "&eavesdrop(4bb66a9d-9766-44c0-91c0-615f0577b46d)"
+    )
     listen = c.eavesdrop("user/1004@127.0.0.1", TARGET, uuid=U)
     assert "whisper" not in listen and listen.endswith(f"&eavesdrop({TARGET})")
     barge = c.eavesdrop("user/1004@127.0.0.1", TARGET, "barge", uuid=U)
@@ -53,37 +67,43 @@ def test_R_PBX_2_builders_give_the_commands_the_lab_sent_to_a_real_freeswitch() 
     assert c.show_channels() == "show channels as json"
 
 
-@pytest.mark.parametrize(("raw", "clean"), [
-    ("ACME", "ACME"),
-    ("Олена Коваль", "'Олена Коваль'"),
-    ("a,b", "a\\,b"),
-    ("O'Brien", "O’Brien"),
-    ("x}sofia/gateway/evil/1 &park", "'x sofia/gateway/evil/1 &park'"),
-    ("line1\r\n\r\napi shutdown", "'line1    api shutdown'"),
-    ("nul\x00byte", "'nul byte'"),
-    ("back\\slash", "back\\\\slash"),
-])
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("ACME", "ACME"),
+        ("Олена Коваль", "'Олена Коваль'"),
+        ("a,b", "a\\,b"),
+        ("O'Brien", "O’Brien"),
+        ("x}sofia/gateway/evil/1 &park", "'x sofia/gateway/evil/1 &park'"),
+        ("line1\r\n\r\napi shutdown", "'line1    api shutdown'"),
+        ("nul\x00byte", "'nul byte'"),
+        ("back\\slash", "back\\\\slash"),
+    ],
+)
 def test_R_SAFE_3_free_text_values_are_cleaned(raw: str, clean: str) -> None:
     assert c.clean_value(raw) == clean
 
 
-@pytest.mark.parametrize("call", [
-    lambda: c.uuid_kill("abc def"),
-    lambda: c.uuid_kill(U, "NOT_A_CAUSE"),
-    lambda: c.uuid_kill("x\n\napi shutdown"),
-    lambda: c.uuid_transfer(U, "1002 XML evil"),
-    lambda: c.uuid_transfer(U, "1002", context="de fault"),
-    lambda: c.uuid_transfer(U, "1002", dialplan="LUA"),
-    lambda: c.agent_set_status("1002@default", "Lunch"),
-    lambda: c.agent_set_status("1002@default\n\napi x", "On Break"),
-    lambda: c.originate("sofia/gateway/carrier/555 1", uuid=U, dest="x"),
-    lambda: c.originate("user/1001", uuid=U),  # neither dest nor app
-    lambda: c.originate("user/1001", uuid=U, dest="x", app="park"),
-    lambda: c.originate("user/1001", uuid=U, dest="x", variables={"bad name": "1"}),
-    lambda: c.originate("user/1001", uuid=U, dest="x", timeout_s=0),
-    lambda: c.eavesdrop("user/1004", "t) &evil(", uuid=U),
-    lambda: c.wire("api", "status\n\nexit"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: c.uuid_kill("abc def"),
+        lambda: c.uuid_kill(U, "NOT_A_CAUSE"),
+        lambda: c.uuid_kill("x\n\napi shutdown"),
+        lambda: c.uuid_transfer(U, "1002 XML evil"),
+        lambda: c.uuid_transfer(U, "1002", context="de fault"),
+        lambda: c.uuid_transfer(U, "1002", dialplan="LUA"),
+        lambda: c.agent_set_status("1002@default", "Lunch"),
+        lambda: c.agent_set_status("1002@default\n\napi x", "On Break"),
+        lambda: c.originate("sofia/gateway/carrier/555 1", uuid=U, dest="x"),
+        lambda: c.originate("user/1001", uuid=U),  # neither dest nor app
+        lambda: c.originate("user/1001", uuid=U, dest="x", app="park"),
+        lambda: c.originate("user/1001", uuid=U, dest="x", variables={"bad name": "1"}),
+        lambda: c.originate("user/1001", uuid=U, dest="x", timeout_s=0),
+        lambda: c.eavesdrop("user/1004", "t) &evil(", uuid=U),
+        lambda: c.wire("api", "status\n\nexit"),
+    ],
+)
 def test_R_SAFE_3_bad_identifiers_are_refused_with_the_field_named(call: object) -> None:
     with pytest.raises(c.EslCommandError) as err:
         call()  # type: ignore[operator]
@@ -91,8 +111,13 @@ def test_R_SAFE_3_bad_identifiers_are_refused_with_the_field_named(call: object)
 
 
 def test_R_SAFE_3_one_frame_whatever_the_user_typed() -> None:
-    cmd = c.originate("user/1001@127.0.0.1", uuid=U, dest="1002", caller_id_name="Eve\n\napi shutdown",
-                      variables={"ccagent_project": "spring, promo}{x=1"})
+    cmd = c.originate(
+        "user/1001@127.0.0.1",
+        uuid=U,
+        dest="1002",
+        caller_id_name="Eve\n\napi shutdown",
+        variables={"ccagent_project": "spring, promo}{x=1"},
+    )
     frame = c.wire("bgapi", cmd)
     assert frame.count(b"\n\n") == 1 and frame.endswith(b"\n\n")
     assert "}user/1001@127.0.0.1 1002 XML default" in cmd and cmd.count("}") == 1
@@ -106,9 +131,15 @@ def test_R_PBX_2_bgapi_originate_round_trip_gives_the_chosen_uuid_back() -> None
             task = asyncio.create_task(client.run())
             while client.state.value != "connected" or not any(not isinstance(i, dict) for i in q._queue):
                 await asyncio.sleep(0.01)
-            _job, fut = await client.bgapi(c.originate("sofia/gateway/carrier/5552001", uuid=U,
-                                                       dest="agent_1002", context="dialer",
-                                                       variables={"ccagent_project": "spring promo"}))
+            _job, fut = await client.bgapi(
+                c.originate(
+                    "sofia/gateway/carrier/5552001",
+                    uuid=U,
+                    dest="agent_1002",
+                    context="dialer",
+                    variables={"ccagent_project": "spring promo"},
+                )
+            )
             body = await asyncio.wait_for(fut, 5)
             killed = await client.api(c.uuid_kill(U))
             status = await client.api(c.agent_set_status("1002@default", "Available"))

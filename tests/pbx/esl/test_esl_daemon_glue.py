@@ -19,14 +19,26 @@ PASSWORD = "glue-S3cret-pw"
 
 
 def make_daemon(tmp_path: Path) -> Daemon:
-    config = parse_config({
-        "pbx": {"type": "freeswitch", "freeswitch": {
-            "host": "127.0.0.1", "port": 8022, "password": PASSWORD, "event_format": "json",
-            "ping_interval_s": 7.0, "ping_timeout_s": 3.0, "reconnect_min_s": 0.2, "reconnect_max_s": 9.0}},
-        "database": {"url": f"sqlite:///{tmp_path / 'glue.db'}"},
-        "daemon": {"queue_size": 123},
-        "legs": {"project_variable": "dialer_campaign"},
-    })
+    config = parse_config(
+        {
+            "pbx": {
+                "type": "freeswitch",
+                "freeswitch": {
+                    "host": "127.0.0.1",
+                    "port": 8022,
+                    "password": PASSWORD,
+                    "event_format": "json",
+                    "ping_interval_s": 7.0,
+                    "ping_timeout_s": 3.0,
+                    "reconnect_min_s": 0.2,
+                    "reconnect_max_s": 9.0,
+                },
+            },
+            "database": {"url": f"sqlite:///{tmp_path / 'glue.db'}"},
+            "daemon": {"queue_size": 123},
+            "legs": {"project_variable": "dialer_campaign"},
+        }
+    )
     return Daemon(config, clock=lambda: 4_000_000_000.0)
 
 

@@ -52,8 +52,12 @@ def test_R_PBX_4_copies_get_fresh_ids_and_their_own_times() -> None:
     assert len({c.call_id for c in expected}) == 6
     original = json.loads((TRACES_DIR / "01-inbound-answered" / "legs.json").read_text())["calls"][0]
     assert original["call_id"] not in {c.call_id for c in expected}
-    starts = sorted({min(int(e["Event-Date-Timestamp"]) for e in events if e.get("Unique-ID") == c.call_id)
-                     for c in expected})
+    starts = sorted(
+        {
+            min(int(e["Event-Date-Timestamp"]) for e in events if e.get("Unique-ID") == c.call_id)
+            for c in expected
+        }
+    )
     assert len(starts) == 6 and starts[0] >= 1_800_000_000_000_000
 
 
