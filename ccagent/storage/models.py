@@ -189,3 +189,103 @@ class EventJournalRow(Base):
     payload: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_event_journal_call_id_seq", "call_id", "seq", unique=True),)
+
+
+# --- Outbound projects, the contact base, DNC and global settings (R-PRJ-1..9; revision 0002) ---
+
+
+class ProjectRow(Base):
+    """An outbound project (R-PRJ-1..3).
+
+    ``id`` is a short text key (``spring-promo``), not a surrogate number: it is
+    the value the dialer puts in the ``CCAGENT_PROJECT`` channel variable and
+    the leg engine stores in ``call_legs.project``, so legs join projects without
+    a lookup.  Deleting a project is soft (``deleted_at``): its id is never
+    reused, so old legs and attempts never point at a different project.
+    """
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    type: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    error_reason: Mapped[str | None] = mapped_column(String(256))
+    queue: Mapped[str | None] = mapped_column(String(128))
+    caller_id: Mapped[str | None] = mapped_column(String(64))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_projects_status", "status"),)
+
+
+class ContactRow(Base):
+    """The contact base: outlives projects (R-PRJ-3), one row per E.164 number."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    phone_e164: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ProjectContactRow(Base):
+    """A contact's state inside one project (R-PRJ-5, R-PRJ-8)."""
+
+    __tablename__ = "project_contacts"
+
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(24))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_result: Mapped[str | None] = mapped_column(String(32))
+    last_call_id: Mapped[str | None] = mapped_column(String(64))
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        # The dialer's pick: "contacts of project P in state S due before T, oldest first".
+        Index(
+            "ix_project_contacts_project_id_state_next_attempt_at", "project_id", "state", "next_attempt_at"
+        ),
+        # Global status rules (R-PRJ-9): "every project containing this contact".
+        Index("ix_project_contacts_contact_id", "contact_id"),
+    )
+
+
+class DncRow(Base):
+    """Do-not-call list (R-PRJ-8), checked at dial time."""
+
+    __tablename__ = "dnc"
+
+    phone_e164: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(String(256))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SettingRow(Base):
+    """Global settings as JSON values (the contact-status rules of R-PRJ-9 live under one key)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(128))

@@ -121,5 +121,28 @@ report_agent_states = Table(
     Column("at", UtcDateTime),
 )
 
+report_projects = Table(
+    "report_projects",
+    view_metadata,
+    Column("project_id", String),
+    Column("name", String),
+    Column("type", String),
+    Column("mode", String),
+    Column("status", String),
+    Column("error_reason", String),
+    Column("queue", String),
+    Column("caller_id", String),
+    Column("created_at", UtcDateTime),
+    Column("started_at", UtcDateTime),
+    Column("completed_at", UtcDateTime),
+    Column("contacts", Integer),
+    Column("reached", Integer),
+    Column("not_reached", Integer),
+    Column("will_call_again", Integer),
+    Column("not_called", Integer),
+    Column("attempts", Integer),
+    Column("processed_pct", Float),
+)
+
 VIEWS: dict[str, Table] = {t.name: t for t in view_metadata.sorted_tables}
 VIEW_NAMES: frozenset[str] = frozenset(VIEWS)
