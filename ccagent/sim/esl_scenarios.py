@@ -37,7 +37,11 @@ __all__ = [
     "synthetic_frames",
 ]
 
-TRACES_DIR = Path(__file__).resolve().parents[2] / "tests" / "traces" / "freeswitch"
+_REPO_TRACES = Path(__file__).resolve().parents[2] / "tests" / "traces" / "freeswitch"
+# A source checkout uses every lab capture; an installed package would ship the demo's templates as
+# package data under ccagent/sim/templates/freeswitch (same layout: <folder>/esl.log + legs.json).
+_PACKAGED = Path(__file__).resolve().parent / "templates" / "freeswitch"
+TRACES_DIR = _REPO_TRACES if _REPO_TRACES.is_dir() else _PACKAGED
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _UUID_B = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
