@@ -17,7 +17,7 @@ agent offer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.model import (
@@ -106,6 +106,7 @@ class _Fold:
     call_id: str
     chans: dict[str, _Chan] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
+    rank: dict[str, int] = field(default_factory=dict)  # uid -> position in order
     bridges: dict[str, set[str]] = field(default_factory=dict)
     in_bridge: dict[str, str] = field(default_factory=dict)
     pairs: dict[str, str] = field(default_factory=dict)
@@ -121,6 +122,7 @@ class _Fold:
         if c is None:
             c = _Chan(uid=uid, created=ts)
             self.chans[uid] = c
+            self.rank[uid] = len(self.order)
             self.order.append(uid)
         return c
 
@@ -162,7 +164,7 @@ class _Fold:
             return
         comp = self.component(cust)
         open_main = {leg.agent: leg for leg in self._open(Role.MAIN)}
-        for uid in sorted(comp, key=self.order.index):
+        for uid in sorted(comp, key=self.rank.__getitem__):
             if not self._is_agent(uid) or uid in open_main:
                 continue
             c = self.chans[uid]
@@ -322,7 +324,7 @@ class _Fold:
 
 
 def _offer_outcome(c: _Chan) -> OfferOutcome:
-    if c.cause == 26 or (c.dial_status is DialStatus.CANCEL and c.cause == 26):
+    if c.cause == 26:
         return OfferOutcome.ANSWERED_ELSEWHERE
     if c.cause in _BUSY_CAUSES or c.cause == 21 or c.dial_status is DialStatus.BUSY:
         return OfferOutcome.REJECTED
@@ -380,7 +382,7 @@ def fold_call(
         c = f.chans[uid]
         if c.party is not PartyKind.EXTENSION or c.dial_begin is None:
             continue
-        if uid in legged_agents or (cust is None and c.answered is not None) or c.answered is not None:
+        if uid in legged_agents or c.answered is not None:
             outcome = OfferOutcome.ANSWERED
         else:
             outcome = c.offer_outcome or _offer_outcome(c)
@@ -427,8 +429,6 @@ def fold_call(
 
 
 def _replace_seq(leg: Leg, seq: int, tfrom: int | None) -> Leg:
-    from dataclasses import replace
-
     return replace(leg, leg_seq=seq, transfer_from_leg=tfrom)
 
 
