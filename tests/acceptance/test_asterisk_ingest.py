@@ -58,3 +58,27 @@ def test_R_LEG_1_cyrillic_names_are_stored_as_utf8(sqlite_url: str) -> None:
     ingest_files(lab_config(), capture_files(path), pbx="asterisk", db_url=sqlite_url)
     names = [row["caller_name"] for row in stored(sqlite_url)[0]]
     assert names == ["Іван Петренко", "Мария Иванова"]
+
+
+def test_R_PRJ_5_queue_login_pause_logout_land_in_report_agent_states(db_url: str) -> None:
+    """27: QueueMemberAdded / QueueMemberPause / QueueMemberRemoved -> report_agent_states, in order."""
+    import json
+    from datetime import UTC, datetime
+
+    path = ASTERISK / "27-queue-agent-login-pause"
+    want = json.loads((path / "expected.json").read_text(encoding="utf-8"))["agent_events"]
+    ingest_files(lab_config(), capture_files(path), pbx="asterisk", db_url=db_url)
+    ingest_files(lab_config(), capture_files(path), pbx="asterisk", db_url=db_url)  # idempotent
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT extension, action, queue, reason, at FROM report_agent_states ORDER BY at")).all()
+    engine.dispose()
+    got = []
+    for ext, action, queue, reason, at in rows:
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at)
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+        got.append({"extension": ext, "action": action, "queue": queue, "reason": reason, "time": stamp})
+    assert got == want
