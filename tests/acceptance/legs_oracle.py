@@ -70,6 +70,13 @@ def mismatches(
             for key in ("direction", "disposition"):
                 if crow[key] != call[key]:
                     problems.append(f"{cid}: call {key} {crow[key]!r} != {call[key]!r}")
+            if "results" in call:
+                got_results = crow["results"]
+                if isinstance(got_results, str):
+                    got_results = json.loads(got_results)
+                wanted = call["results"]
+                if {k: (got_results or {}).get(k) for k in wanted} != wanted:
+                    problems.append(f"{cid}: results {got_results!r} != {wanted!r}")
         for i, (row, want) in enumerate(zip(rows, call["legs"], strict=True)):
             got = dict(row, agent=row["extension"], answered=bool(row["answered"]))
             if row["leg_seq"] != i:
