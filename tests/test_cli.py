@@ -1,0 +1,66 @@
+"""The `ccagent` command line (SPEC R-OPS-1, R-OPS-2, R-REP-3, R-PBX-6)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from ccagent.cli import main
+
+TRACES = Path(__file__).resolve().parent / "traces" / "asterisk"
+
+
+def test_R_PBX_6_ingest_then_report_calls_and_legs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    folder = TRACES / "05-blind-transfer"
+    assert main(["ingest", "--pbx", "asterisk", "--db", db, "--project-variable", "LAB_PROJECT",
+                 str(folder / "ami.log")]) == 0
+    assert "1 calls written" in capsys.readouterr().out
+
+    assert main(["report", "calls", "--db", db, "--format", "json"]) == 0
+    calls = json.loads(capsys.readouterr().out)
+    assert [c["call_id"] for c in calls] == ["1795546369.12"] and calls[0]["legs_count"] == 2
+
+    assert main(["report", "legs", "--db", db, "--format", "csv", "--extension", "102"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    got = [(r["extension"], r["transfer_kind"], r["transfer_from_leg"]) for r in rows]
+    assert got == [("102", "blind", "0")]
+
+    assert main(["report", "legs", "--db", db, "--to", "2026-11-24T18:52:00Z"]) == 0
+    assert "(0 rows)" in capsys.readouterr().out
+
+
+def test_R_OPS_2_check_config_reports_every_error_with_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "pbx:\n  asterisk:\n    port: 70000\n    secret: 12345\ndatabase:\n  urll: x\n", encoding="utf-8"
+    )
+    assert main(["check-config", str(bad)]) == 78
+    err = capsys.readouterr().err
+    assert "pbx.asterisk.port" in err and "pbx.asterisk.secret" in err and "database.urll" in err
+    assert "12345" not in err
+
+
+def test_R_PBX_6_ingest_of_a_missing_or_foreign_file_is_a_data_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert main(["ingest", "--pbx", "asterisk", "--db", db, str(tmp_path / "nope.log")]) == 65
+    junk = tmp_path / "junk.log"
+    junk.write_bytes(b"\x00\x01\x02 not a capture")
+    assert main(["ingest", "--pbx", "asterisk", "--db", db, str(junk)]) == 65
+    assert "junk.log" in capsys.readouterr().err
+
+
+def test_R_OPS_1_db_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'up.db'}"
+    assert main(["db", "upgrade", "--db", db]) == 0
+    assert "latest schema" in capsys.readouterr().out
