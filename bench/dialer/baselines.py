@@ -11,10 +11,11 @@
   busy.  Defaults are the best of a sweep (max level 3/6, drop limit 1/2 %, diff target 0/-2,
   intensity 0/-30) whose worst whole-run abandon rate stayed under 3% in every scenario:
   max level 3.0, drop limit 2%, target two agents waiting (-2), intensity -30.
-* ``ClairvoyantPacer``: a reference ceiling that reads the simulator's future -- each
-  number's outcome, ring time, talk and wrap time -- and launches a call only when an agent
-  will surely be there within the connect deadline.  No real pacer can beat it on occupancy
-  without paying in abandons.
+* ``OutcomeClairvoyantPacer``: the reference ceiling of issue 5 -- it knows each number's
+  outcome and ring time in advance, and must predict agent availability like anyone else.
+* ``ClairvoyantPacer``: a stronger, "full" oracle that also reads every call's talk and wrap
+  time, and launches a call only when an agent will surely be there within the connect
+  deadline: the absolute ceiling, reported alongside.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import heapq
 import math
 from collections import deque
 from typing import Any
+
+from ccagent.core.dialer.estimators import normal_cdf
+from ccagent.core.dialer.pacer import PredictivePacer
 
 
 class FixedRatioPacer:
@@ -160,5 +164,56 @@ class ClairvoyantPacer:
                 if f > a + dl:
                     break
                 heapq.heapreplace(frees, max(a, f) + talk + wrap)
+            n += 1
+        return n
+
+
+class OutcomeClairvoyantPacer(PredictivePacer):
+    """The issue's reference ceiling: knows every number's outcome and ring time in advance.
+
+    It does not know how long anyone will talk or wrap up: like any real pacer it predicts
+    when busy agents free up (from the same learned distributions as ``PredictivePacer``) and
+    keeps its abandon rate on target with the same feedback.  The difference to a real pacer
+    is exactly the information the issue names: which numbers will be answered, and when.
+    """
+
+    sim: Any = None
+
+    def bind_oracle(self, sim: Any) -> None:
+        self.sim = sim
+
+    def decide(self, state: Any) -> int:
+        sim = self.sim
+        if state.n_agents <= 0:
+            return 0
+        now = sim.now
+        sc = sim.scenario
+        self._prepare(state, now)
+        free_lines = sim.config["max_lines"] - len(sim.ringing) - len(sim.waiting) - len(sim.talking)
+        if free_lines <= 0:
+            return 0
+        cap, cap_var = self._capacity(state.agents_free, state.agents_talking, state.agents_in_wrap)
+        taus = self._taus
+        m_n = len(taus)
+        sd = [math.sqrt(v + 1e-3) for v in cap_var]
+        known = [0.0] * len(sim.waiting)
+        for call, t0 in sim.ringing.items():
+            fate = sim.call_fate[call]
+            if fate[2]:
+                known.append(t0 + fate[1] - now)
+        counts = [float(sum(1 for a in known if a <= tau)) for tau in taus]
+        theta = self._theta(now, sc.horizon_s)
+        n = 0
+        while n < free_lines:
+            _o, delay, needs_agent, _talk, _wrap = sim.peek(n).fate(sc, now)
+            if needs_agent:
+                first = next((m for m in range(m_n) if taus[m] >= delay), m_n - 1)
+                trial = [c + 1.0 if m >= first else c for m, c in enumerate(counts)]
+                risk = max(normal_cdf((trial[m] - cap[m] - 0.5) / sd[m]) for m in range(first, m_n))
+                if risk > theta:
+                    break
+                counts = trial
+                self.predicted_abandons += risk
+                self._cal_pred += risk
             n += 1
         return n

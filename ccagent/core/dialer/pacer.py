@@ -408,6 +408,15 @@ class PredictivePacer:
                 theta *= 0.5
         return min(self.theta_max, max(self.theta_min, theta))
 
+    def _prepare(self, state: Any, now: float) -> None:
+        """Per-tick bookkeeping: learn matured outcomes, refresh the cached predictions."""
+        if self.ring_answer is None:
+            self._dl = math.ceil(float(_cfg(state, "connect_deadline_s", 2.0)))
+            self._init_ring(float(_cfg(state, "dial_timeout_s", 25.0)), bool(_cfg(state, "amd", False)))
+        self._mature(now)
+        if now >= self._next_refresh or now >= self._next_busy_refresh:
+            self._refresh(now)
+
     def _check_surge(self, now: float) -> None:
         """Catch a jump of the answer rate before the cohort-based estimate can see it.
 
@@ -494,12 +503,7 @@ class PredictivePacer:
         if n_agents <= 0:
             return 0
         now = float(getattr(state, "time", self._last_event_t) or 0.0)
-        if self.ring_answer is None:
-            self._dl = math.ceil(float(_cfg(state, "connect_deadline_s", 2.0)))
-            self._init_ring(float(_cfg(state, "dial_timeout_s", 25.0)), bool(_cfg(state, "amd", False)))
-        self._mature(now)
-        if now >= self._next_refresh or now >= self._next_busy_refresh:
-            self._refresh(now)
+        self._prepare(state, now)
         assert self.ring_answer is not None and self.ring_other is not None
 
         free = max(0, _int(getattr(state, "agents_free", 0)))
