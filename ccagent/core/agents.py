@@ -1,0 +1,240 @@
+"""Operator (agent) states for the dialer and the supervisor view (issue 6 item 5, R-PRJ-5, R-PACE).
+
+The PBX knows membership and pause (Asterisk QueueMemberAdded/Removed/Pause, FreeSWITCH
+mod_callcenter agent status: the adapters turn both into :class:`AgentStatus`); it does not know
+ccagent's own wrap-up, which is per project and must hold an agent out of the dialer's reach until
+it ends.  This module joins the two: PBX facts move the login/pause flags, call events move the
+activity (ringing, talking), and wrap-up ends when the injected ``now`` passes its deadline, never
+by reading a clock.  Pure and synchronous (STYLE lesson 1).
+
+A pause does not interrupt a call in progress: the agent stays ``talking`` and is shown ``paused``
+once the call (and its wrap-up) is over, which is also how both PBXs behave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ccagent.core import pbx_events as ev
+
+__all__ = ["Activity", "AgentBoard", "AgentState", "AgentView"]
+
+
+class AgentState(StrEnum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    RINGING = "ringing"
+    TALKING = "talking"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+class Activity(StrEnum):
+    IDLE = "idle"
+    RINGING = "ringing"
+    TALKING = "talking"
+    WRAP_UP = "wrap_up"
+
+
+@dataclass
+class _Agent:
+    extension: str
+    queues: set[str] = field(default_factory=set)
+    logged_in: bool = False
+    pause_reason: str | None = None
+    paused: bool = False
+    activity: Activity = Activity.IDLE
+    since: float = 0.0  # when the current activity began (PBX time)
+    wrap_until: float | None = None
+    call: str | None = None  # the call being offered / talked
+    channel: str | None = None  # the agent's own channel on that call
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """One row of ``ccagent agent list`` and of the project view's agent table."""
+
+    extension: str
+    state: AgentState
+    queues: tuple[str, ...]
+    reason: str | None
+    since: float
+    call: str | None
+    project: str | None
+
+
+class AgentBoard:
+    """All agents' states, fed with PBX events in order; ``tick(now)`` ends wrap-ups.
+
+    ``wrap_up_s`` maps a project (the ``CCAGENT_PROJECT`` of the call) to its wrap-up seconds;
+    calls of no project use ``default_wrap_s``.
+    """
+
+    def __init__(self, *, wrap_up_s: dict[str, float] | None = None, default_wrap_s: float = 0.0) -> None:
+        self.wrap_up_s = dict(wrap_up_s or {})
+        self.default_wrap_s = default_wrap_s
+        self._agents: dict[str, _Agent] = {}
+        self._by_channel: dict[str, str] = {}  # agent channel -> extension
+        self._call_project: dict[str, str] = {}  # call -> project, from VariableSet
+
+    # -- inputs -------------------------------------------------------------------------------
+    def _get(self, ext: str) -> _Agent:
+        a = self._agents.get(ext)
+        if a is None:
+            a = self._agents[ext] = _Agent(ext)
+        return a
+
+    def apply(self, e: ev.PbxEvent, project_variable: str = "CCAGENT_PROJECT") -> list[str]:
+        """Apply one PBX event; returns the extensions whose state changed."""
+        match e:
+            case ev.AgentStatus():
+                return self._status(e)
+            case ev.VariableSet() if e.name == project_variable and e.value:
+                self._call_project[e.call] = e.value
+            case ev.QueueAgentCalled() if e.extension:
+                a = self._get(e.extension)
+                if a.activity is Activity.IDLE:
+                    self._set(a, Activity.RINGING, e.ts, e.call, e.member)
+                    return [a.extension]
+            case ev.QueueAgentNoAnswer() if e.extension:
+                a = self._get(e.extension)
+                if a.activity is Activity.RINGING and a.call == e.call:
+                    self._set(a, Activity.IDLE, e.ts, None, None)
+                    return [a.extension]
+            case ev.QueueAgentConnect() if e.extension:
+                a = self._get(e.extension)
+                self._set(a, Activity.TALKING, e.ts, e.call, e.member)
+                return [a.extension]
+            case ev.ChannelHangup():
+                return self._channel_gone(e.channel, e.call, e.ts)
+            case ev.ChannelsSnapshot() if e.complete:
+                live = {c.channel for c in e.channels}
+                changed: list[str] = []
+                for chan in [c for c in self._by_channel if c not in live]:
+                    changed += self._channel_gone(chan, None, e.ts)
+                return changed
+            case _:
+                pass
+        return []
+
+    def _status(self, e: ev.AgentStatus) -> list[str]:
+        a = self._get(e.extension)
+        match e.action:
+            case "login":
+                if e.queue:
+                    a.queues.add(e.queue)
+                a.logged_in = True
+            case "logout":
+                if e.queue:
+                    a.queues.discard(e.queue)
+                if not e.queue or not a.queues:
+                    a.logged_in = False
+                    a.queues.clear()
+                    a.paused = False
+                    a.pause_reason = None
+            case "pause":
+                a.logged_in = True
+                a.paused = True
+                a.pause_reason = e.reason
+            case "unpause":
+                a.logged_in = True
+                a.paused = False
+                a.pause_reason = None
+            case _:
+                return []
+        if e.queue and e.action != "logout":
+            a.queues.add(e.queue)
+        if a.activity is Activity.IDLE:
+            a.since = e.ts
+        return [a.extension]
+
+    def _set(self, a: _Agent, act: Activity, ts: float, call: str | None, channel: str | None) -> None:
+        if a.channel and self._by_channel.get(a.channel) == a.extension:
+            del self._by_channel[a.channel]
+        a.activity, a.since, a.call, a.channel = act, ts, call, channel
+        a.wrap_until = None
+        a.project = self._call_project.get(call) if call else None
+        if channel:
+            self._by_channel[channel] = a.extension
+
+    def _channel_gone(self, channel: str, call: str | None, ts: float) -> list[str]:
+        ext = self._by_channel.get(channel)
+        if ext is None:
+            return []
+        a = self._agents[ext]
+        if a.activity is Activity.TALKING:
+            project = a.project
+            wrap = self.wrap_up_s.get(project, self.default_wrap_s) if project else self.default_wrap_s
+            del self._by_channel[channel]
+            a.channel = None
+            if wrap > 0:
+                a.activity, a.since, a.wrap_until = Activity.WRAP_UP, ts, ts + wrap
+            else:
+                a.activity, a.since, a.call, a.project = Activity.IDLE, ts, None, None
+        else:
+            self._set(a, Activity.IDLE, ts, None, None)
+        if call is not None and not any(x.call == call for x in self._agents.values()):
+            self._call_project.pop(call, None)
+        return [ext]
+
+    def tick(self, now: float) -> list[tuple[str, float]]:
+        """End the wrap-ups due by ``now``; returns ``(extension, wrap seconds)`` of each ended one."""
+        ended: list[tuple[str, float]] = []
+        for a in self._agents.values():
+            if a.activity is Activity.WRAP_UP and a.wrap_until is not None and a.wrap_until <= now:
+                ended.append((a.extension, a.wrap_until - a.since))
+                a.activity, a.since, a.call, a.project = Activity.IDLE, a.wrap_until, None, None
+                a.wrap_until = None
+        return ended
+
+    # -- reads ------------------------------------------------------------------------------
+    def state_of(self, ext: str) -> AgentState:
+        a = self._agents.get(ext)
+        if a is None or (not a.logged_in and a.activity is Activity.IDLE):
+            return AgentState.LOGGED_OUT
+        if a.activity is not Activity.IDLE:
+            return AgentState(a.activity.value)
+        return AgentState.PAUSED if a.paused else AgentState.READY
+
+    def view(self) -> list[AgentView]:
+        return [
+            AgentView(
+                a.extension,
+                self.state_of(a.extension),
+                tuple(sorted(a.queues)),
+                a.pause_reason if a.paused else None,
+                a.since,
+                a.call,
+                a.project,
+            )
+            for a in sorted(self._agents.values(), key=lambda x: x.extension)
+        ]
+
+    def in_queue(self, queue: str | None) -> list[_Agent]:
+        """Logged-in agents serving ``queue`` (all logged-in agents when ``queue`` is None)."""
+        return [a for a in self._agents.values() if a.logged_in and (queue is None or queue in a.queues)]
+
+    def figures(self, queue: str | None, now: float) -> tuple[int, int, tuple[float, ...], tuple[float, ...]]:
+        """``(n_agents, free, talking ages, wrap ages)`` for the pacer's state (INTERFACE.md)."""
+        members = self.in_queue(queue)
+        free = 0
+        talking: list[float] = []
+        wrapping: list[float] = []
+        n = 0
+        for a in members:
+            if a.paused and a.activity is Activity.IDLE:
+                continue  # a paused agent is not part of the team the pacer plans for
+            n += 1
+            if a.activity is Activity.IDLE:
+                free += 1
+            elif a.activity is Activity.WRAP_UP:
+                wrapping.append(max(0.0, now - a.since))
+            else:  # ringing counts as busy: the queue has picked this agent
+                talking.append(max(0.0, now - a.since))
+        return n, free, tuple(talking), tuple(wrapping)
+
+    def wrap_deadline(self, ext: str) -> float | None:
+        a = self._agents.get(ext)
+        return a.wrap_until if a else None

@@ -1,0 +1,52 @@
+"""Shared helpers of the dialer tests: a scripted pacer and capture replays through the leg engine."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ccagent.core import pbx_events as ev
+from ccagent.core.legs.model import CallRecord
+from ccagent.core.legs.tracker import CallTracker
+from ccagent.pbx.ami.translate import AmiTranslator
+from ccagent.pbx.capture import iter_ami_capture
+
+TRACES = Path(__file__).resolve().parents[1] / "traces"
+
+
+class FixedPacer:
+    """Launches ``per_tick`` calls whenever an agent is free (or always, for no-agent projects)."""
+
+    def __init__(self, per_tick: int = 1, need_free_agent: bool = True) -> None:
+        self.per_tick = per_tick
+        self.need_free_agent = need_free_agent
+        self.events: list[Any] = []
+        self.states: list[Any] = []
+
+    def decide(self, state: Any) -> int:
+        self.states.append(state)
+        if self.need_free_agent and state.agents_free <= state.n_ringing + state.n_waiting:
+            return 0
+        return self.per_tick
+
+    def on_event(self, event: Any) -> None:
+        self.events.append(event)
+
+
+def counter_ids(prefix: str = "a") -> Callable[[], str]:
+    it = itertools.count(1)
+    return lambda: f"{prefix}{next(it)}"
+
+
+def replay_asterisk(
+    name: str, project_variable: str = "LAB_PROJECT"
+) -> Iterator[tuple[ev.PbxEvent, list[CallRecord]]]:
+    """Each normalized event of a real capture with the calls it finished."""
+    tr = AmiTranslator(project_variable=project_variable)
+    tracker = CallTracker(pbx="asterisk", project_variable=project_variable)
+    for msg in iter_ami_capture(TRACES / "asterisk" / name / "ami.log"):
+        for e in tr.translate(msg):
+            out = tracker.apply(e)
+            yield e, list(out.calls)
