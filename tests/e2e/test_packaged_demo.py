@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ccagent.app.demo import DEMO_SCENARIOS
+from ccagent.pbx.esl.demo import DEMO_SCENARIOS as FS_DEMO_SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGED = ROOT / "ccagent" / "sim" / "templates" / "asterisk"
+PACKAGED = ROOT / "ccagent" / "sim" / "templates"
 
 
 def test_R_OPS_6_every_demo_scenario_is_packaged_byte_for_byte() -> None:
-    for name in set(DEMO_SCENARIOS):
-        for f in ("ami.log", "legs.json"):
-            packaged = PACKAGED / name / f
-            assert packaged.is_file(), f"{packaged} missing: `pip install .` would break ccagent demo"
-            assert packaged.read_bytes() == (ROOT / "tests" / "traces" / "asterisk" / name / f).read_bytes()
+    for pbx, names, log in (("asterisk", DEMO_SCENARIOS, "ami.log"), ("freeswitch", FS_DEMO_SCENARIOS, "esl.log")):
+        for name in set(names):
+            for f in (log, "legs.json"):
+                packaged = PACKAGED / pbx / name / f
+                assert packaged.is_file(), f"{packaged} missing: `pip install .` would break ccagent demo"
+                assert packaged.read_bytes() == (ROOT / "tests" / "traces" / pbx / name / f).read_bytes()
