@@ -12,7 +12,8 @@ PACKAGED = ROOT / "ccagent" / "sim" / "templates"
 
 
 def test_R_OPS_6_every_demo_scenario_is_packaged_byte_for_byte() -> None:
-    for pbx, names, log in (("asterisk", DEMO_SCENARIOS, "ami.log"), ("freeswitch", FS_DEMO_SCENARIOS, "esl.log")):
+    kinds = (("asterisk", DEMO_SCENARIOS, "ami.log"), ("freeswitch", FS_DEMO_SCENARIOS, "esl.log"))
+    for pbx, names, log in kinds:
         for name in set(names):
             for f in (log, "legs.json"):
                 packaged = PACKAGED / pbx / name / f
