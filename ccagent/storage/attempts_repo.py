@@ -1,0 +1,179 @@
+"""The dialer's outbox: attempts written before their originate (issue 6, R-SAFE-2).
+
+``AttemptRow`` lives here, beside the only code that writes it; it is declared on the store's one
+``Base`` so ``alembic check`` compares it with revision 0003 once this module is imported with
+the models (see docs/dialer.md, "wiring").  Every method is one short transaction: the dialer's
+outbox guarantees hold only if each state change is committed before the next step is taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Engine, Index, String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ccagent.core.dialer.engine import Attempt, AttemptStatus, Settlement
+from ccagent.storage.models import Base, UtcDateTime
+
+__all__ = ["AttemptRecord", "AttemptRow", "AttemptStore"]
+
+
+class AttemptRow(Base):
+    """One dial attempt of one contact in one project (revision 0003)."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    pbx_request_id: Mapped[str | None] = mapped_column(String(128))
+    action_id: Mapped[str | None] = mapped_column(String(128))
+    call_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    channel: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(String(256))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_attempts_project_id_contact_id", "project_id", "contact_id"),)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """An attempt as stored (reports, tests, ``ccagent project report``)."""
+
+    attempt_id: str
+    project_id: str
+    contact_id: str
+    number: str
+    status: str
+    outcome: str | None
+    pbx_request_id: str | None
+    action_id: str | None
+    call_id: str | None
+    channel: str | None
+    started_at: datetime
+    settled_at: datetime | None
+    reason: str | None
+    result: dict[str, Any]
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class AttemptStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def plan(self, attempts: Sequence[Attempt]) -> None:
+        """Write new attempts as ``planned`` (nothing sent yet: safe to send after a crash)."""
+        if not attempts:
+            return
+        with Session(self.engine) as s, s.begin():
+            s.add_all(
+                AttemptRow(
+                    id=a.attempt_id,
+                    project_id=a.project_id,
+                    contact_id=a.contact_id,
+                    number=a.number,
+                    status=AttemptStatus.PLANNED.value,
+                    pbx_request_id=a.channel_id,
+                    started_at=_dt(a.launched_at),
+                    result={},
+                )
+                for a in attempts
+            )
+
+    def mark_originating(self, attempt_ids: Iterable[str]) -> None:
+        """Committed BEFORE the originate is written on the socket: it is never sent twice."""
+        ids = list(attempt_ids)
+        if not ids:
+            return
+        with Session(self.engine) as s, s.begin():
+            s.execute(
+                update(AttemptRow)
+                .where(AttemptRow.id.in_(ids), AttemptRow.status == AttemptStatus.PLANNED.value)
+                .values(status=AttemptStatus.ORIGINATING.value)
+            )
+
+    def set_action_ids(self, pairs: Iterable[tuple[str, str]]) -> None:
+        items = [(a, r) for a, r in pairs if r]
+        if not items:
+            return
+        with Session(self.engine) as s, s.begin():
+            for aid, rid in items:
+                s.execute(update(AttemptRow).where(AttemptRow.id == aid).values(action_id=rid))
+
+    def settle(self, settlements: Sequence[Settlement]) -> None:
+        if not settlements:
+            return
+        with Session(self.engine) as s, s.begin():
+            for st in settlements:
+                s.execute(
+                    update(AttemptRow)
+                    .where(AttemptRow.id == st.attempt_id)
+                    .values(
+                        status=AttemptStatus.SETTLED.value,
+                        outcome=st.outcome.value,
+                        call_id=st.call_id,
+                        channel=st.channel,
+                        settled_at=_dt(st.settled_at),
+                        reason=st.reason or None,
+                        result=dict(st.results),
+                    )
+                )
+
+    def load_open(self) -> list[Attempt]:
+        """Attempts a previous run left planned or originating (the outbox to resume)."""
+        with Session(self.engine) as s:
+            rows = s.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.status.in_([AttemptStatus.PLANNED.value, AttemptStatus.ORIGINATING.value]))
+                .order_by(AttemptRow.started_at, AttemptRow.id)
+            ).all()
+            return [
+                Attempt(
+                    r.id,
+                    r.project_id,
+                    r.contact_id,
+                    r.number,
+                    r.pbx_request_id or r.id,
+                    r.started_at.timestamp(),
+                    AttemptStatus(r.status),
+                    request_id=r.action_id,
+                )
+                for r in rows
+            ]
+
+    def list(self, project_id: str | None = None) -> list[AttemptRecord]:
+        with Session(self.engine) as s:
+            q = select(AttemptRow).order_by(AttemptRow.started_at, AttemptRow.id)
+            if project_id is not None:
+                q = q.where(AttemptRow.project_id == project_id)
+            return [
+                AttemptRecord(
+                    r.id,
+                    r.project_id,
+                    r.contact_id,
+                    r.number,
+                    r.status,
+                    r.outcome,
+                    r.pbx_request_id,
+                    r.action_id,
+                    r.call_id,
+                    r.channel,
+                    r.started_at,
+                    r.settled_at,
+                    r.reason,
+                    dict(r.result or {}),
+                )
+                for r in s.scalars(q)
+            ]
