@@ -289,3 +289,8 @@ class SettingRow(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+# The dialer's outbox table (revision 0003) is declared beside its repository; importing it here
+# registers it on Base.metadata for `alembic check` and create_all (issue 6, R-SAFE-2).
+from ccagent.storage import attempts_repo as _attempts_repo  # noqa: E402, F401
