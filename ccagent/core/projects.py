@@ -402,3 +402,55 @@ def projects_to_mark_reached(
             if m.project_status is not ProjectStatus.COMPLETED and m.state is not ContactState.REACHED
         }
     )
+
+
+# --- The contact base as the domain sees it ---
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A contact of the base (outlives projects, R-PRJ-3); ``fields`` are the import's extra columns."""
+
+    id: int
+    phone_e164: str
+    name: str | None = None
+    time_zone: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectContact:
+    """A contact inside one project: what the dialer picks from and updates after each attempt."""
+
+    project_id: str
+    contact_id: int
+    phone_e164: str
+    state: ContactState
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_result: str | None = None
+    last_call_id: str | None = None
+    time_zone: str | None = None
+    results: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFigures:
+    """The list-view figures of a project (R-PRJ-4, R-PRJ-5), as ``report_projects`` computes them."""
+
+    project_id: str
+    name: str
+    type: str
+    mode: str | None
+    status: str
+    error_reason: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    contacts: int
+    reached: int
+    not_reached: int
+    will_call_again: int
+    not_called: int
+    attempts: int
+    processed_pct: float | None
