@@ -2,6 +2,7 @@
 
     python bench/live.py                      # 5,000 events/s for 60 s
     python bench/live.py --rate 8000 --seconds 30
+    python bench/live.py --pbx freeswitch     # the simulated FreeSWITCH (plain events)
 
 The simulated Asterisk runs in a CHILD process (its own core, as a real PBX
 would) and plays a synthetic stream (re-stamped real captures) at a constant
@@ -97,7 +98,64 @@ def pbx_process(conn: object, rate: float, seconds: float, seed: int) -> None:
     asyncio.run(main())
 
 
-async def daemon_side(port: int, db: Path, conn: object, seconds: float) -> dict:
+def fs_pbx_process(conn: object, rate: float, seconds: float, seed: int) -> None:
+    """Child: simulated FreeSWITCH playing ``rate * seconds`` events at a constant rate (plain events)."""
+    from ccagent.core.legs.tracker import CallTracker
+    from ccagent.pbx.esl.translate import FsTranslator
+    from ccagent.sim.esl_scenarios import build_stream
+    from ccagent.sim.esl_server import EslServer
+
+    n_events = int(rate * seconds)
+    events, _ = build_stream(max(10, n_events // 60), seed=seed, gap_us=int(1e6 * 60 / rate * 10))
+    events = events[:n_events]
+    # Which event finishes each call: fold the stream once, offline, with the product's own engine.
+    translator = FsTranslator(project_variable="dialer_campaign")
+    tracker = CallTracker(pbx="freeswitch", project_variable="dialer_campaign")
+    final_of: dict[int, str] = {}
+    for i, e in enumerate(events):
+        for ne in translator.translate(e):
+            for rec in tracker.apply(ne).calls:
+                final_of[i] = rec.call_id
+
+    async def main() -> None:
+        from ccagent.sim.esl_scenarios import encode_event
+
+        server = EslServer([], password=SECRET)
+        # Encode once up front (as EslServer(preencode=...) does for its initial events) so the
+        # simulated switch's own encoding is not what limits the rate.
+        server._encoded.update({(id(e), "plain"): encode_event(e, "plain") for e in events})
+        await server.start()
+        conn.send(("port", server.port))  # type: ignore[attr-defined]
+        while not server._subscribed():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(1.0)
+        sent_at: dict[str, float] = {}
+        batch = max(1, int(rate / 200))
+        t0 = time.monotonic()
+        for start in range(0, len(events), batch):
+            due = t0 + start / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            chunk = events[start : start + batch]
+            server.feed(chunk)
+            target = start + len(chunk)
+            while server.played < target:
+                await asyncio.sleep(0)
+            now = time.monotonic()
+            for i in range(start, target):
+                c = final_of.get(i)
+                if c is not None:
+                    sent_at[c] = now
+        elapsed = time.monotonic() - t0
+        conn.send(("done", len(events), elapsed, sent_at))  # type: ignore[attr-defined]
+        await asyncio.sleep(5.0)
+        await server.stop()
+
+    asyncio.run(main())
+
+
+async def daemon_side(port: int, db: Path, conn: object, seconds: float, pbx: str = "asterisk") -> dict:
     from ccagent.app.daemon import Daemon
     from ccagent.config import parse_config
 
@@ -107,10 +165,14 @@ async def daemon_side(port: int, db: Path, conn: object, seconds: float) -> dict
         def stopping(self) -> None: ...
         def status(self, text: str) -> None: ...
 
+    pbx_section = (
+        {"type": "asterisk", "asterisk": {"port": port, "secret": SECRET}} if pbx == "asterisk"
+        else {"type": "freeswitch", "freeswitch": {"port": port, "password": SECRET}}
+    )
     config = parse_config({
-        "pbx": {"type": "asterisk", "asterisk": {"port": port, "secret": SECRET}},
+        "pbx": pbx_section,
         "database": {"url": f"sqlite:///{db}"},
-        "legs": {"project_variable": "LAB_PROJECT"},
+        "legs": {"project_variable": "LAB_PROJECT" if pbx == "asterisk" else "dialer_campaign"},
         "daemon": {"log_level": "WARNING"},
     })
     daemon = Daemon(config, notifier=Quiet())
@@ -154,16 +216,18 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=5000.0)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--pbx", choices=("asterisk", "freeswitch"), default="asterisk")
     args = ap.parse_args()
     parent, child = mp.Pipe()
     proc = mp.get_context("spawn").Process(
-        target=pbx_process, args=(child, args.rate, args.seconds, args.seed)
+        target=pbx_process if args.pbx == "asterisk" else fs_pbx_process,
+        args=(child, args.rate, args.seconds, args.seed),
     )
     proc.start()
     kind, port = parent.recv()
     assert kind == "port"
     tmp = Path(tempfile.mkdtemp(prefix="ccagent-live-"))
-    res = asyncio.run(daemon_side(port, tmp / "live.db", parent, args.seconds))
+    res = asyncio.run(daemon_side(port, tmp / "live.db", parent, args.seconds, args.pbx))
     proc.join(30)
     print(json.dumps(res, indent=2))
     print(f"sustained {res['rate']:,.0f} events/s for {res['elapsed_s']:.0f} s; "

@@ -44,7 +44,7 @@ def iter_capture(path: str | Path, pbx: str, translator: object = None) -> Itera
         raise ValueError(f"{path}: this is an AMI capture, not ESL: use --pbx asterisk")
     from ccagent.pbx.esl.capture import iter_capture_messages
 
-    return iter_capture_messages(path)
+    return iter_capture_messages(path, getattr(translator, "wants", None))
 
 
 def ingest_files(

@@ -96,7 +96,9 @@ class LiveFs:
 
     async def delivered(self, timeout: float = 10.0) -> None:
         await wait_for(
-            lambda: self.client.events_received >= self.server.sent, timeout, "events in flight never arrived"
+            lambda: self.client.events_received + self.client.events_skipped >= self.server.sent,
+            timeout,
+            "events in flight never arrived",
         )
 
     async def cut(self, *, restart: bool = False) -> None:

@@ -8,7 +8,7 @@ and treat the end of each file as a lost connection.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ccagent.pbx.esl.parser import EslFrame, EslParser
@@ -99,11 +99,14 @@ def channels_listing(body: str, *, first: bool) -> bool:
     return isinstance(row, dict) and "uuid" in row and "name" in row and "b_uuid" not in row
 
 
-def iter_capture_messages(path: str | Path) -> Iterator[dict[str, str]]:
+def iter_capture_messages(
+    path: str | Path, keep: Callable[[bytes], bool] | None = None
+) -> Iterator[dict[str, str]]:
     """What the one pipeline's translator takes from a capture: events, and channel listings
-    wrapped by :func:`~ccagent.pbx.esl.translate.snapshot_message` (offline ingest, R-PBX-6)."""
+    wrapped by :func:`~ccagent.pbx.esl.translate.snapshot_message` (offline ingest, R-PBX-6).
+    ``keep`` is the translator's raw pre-filter (``FsTranslator.wants``)."""
     first_json = True
-    for frame in iter_esl_capture(path):
+    for frame in iter_esl_capture(path, parser=EslParser(keep=keep)):
         if frame.event is not None:
             yield frame.event
         elif frame.content_type == "api/response" and not frame.malformed:

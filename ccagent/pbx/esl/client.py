@@ -113,6 +113,7 @@ class EslClient:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         reconcile: bool = True,
+        keep: Callable[[bytes], bool] | None = None,
     ) -> None:
         if event_format not in ("plain", "json"):
             raise ValueError("pbx.event_format: must be 'plain' or 'json'")
@@ -132,6 +133,8 @@ class EslClient:
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._reconcile = reconcile
+        self.keep = keep  # raw event pre-filter (FsTranslator.wants); skipped events are counted
+        self.events_skipped = 0
         self.state = EslState.IDLE
         self.connection = 0
         self.malformed = 0
@@ -253,7 +256,7 @@ class EslClient:
         self.connection += 1
         conn = self.connection
         self._writer = writer
-        parser = EslParser()
+        parser = EslParser(keep=self.keep)
         lost = asyncio.Event()
         self._conn_lost = lost
         reader_task = asyncio.create_task(self._read_loop(reader, parser, conn, lost))
@@ -363,8 +366,10 @@ class EslClient:
                 data = await reader.read(262144)
                 if not data:
                     break
+                skipped = parser.skipped
                 for frame in parser.feed(data):
                     await self._dispatch(frame, conn)
+                self.events_skipped += parser.skipped - skipped
                 self.malformed = parser.malformed
         except (ConnectionError, OSError):
             pass

@@ -49,6 +49,7 @@ def make_session(daemon: Daemon) -> EslClient:
         keepalive_timeout_s=fs.ping_timeout_s,
         backoff_min=fs.reconnect_min_s,
         backoff_max=fs.reconnect_max_s,
+        keep=getattr(daemon.pipeline.translator, "wants", None),  # skip unread events before decoding
     )
 
 

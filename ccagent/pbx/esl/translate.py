@@ -176,6 +176,8 @@ _AGENT_STATUS: dict[str, str] = {
     "Logged Out": "logout",
 }
 
+_JSON_EVENT_NAME = re.compile(rb'"Event-Name"\s*:\s*"([^"]*)"')
+
 _STANDARD_PREFIXES = (
     "Event-",
     "Core-UUID",
@@ -291,8 +293,28 @@ class FsTranslator:
             "DTMF": self._on_dtmf,
             "CHANNEL_DESTROY": self._on_destroy,
         }
+        self._wanted = frozenset(name.encode() for name in self._dispatch) | {b"HEARTBEAT"}
 
     # -- public API ----------------------------------------------------------------------------------
+
+    def wants(self, body: bytes) -> bool:
+        """Pre-filter for ``EslParser(keep=...)``: would :meth:`translate` use this raw event body?
+
+        Most of an ESL stream is CHANNEL_STATE, CHANNEL_CALLSTATE, CODEC, PRESENCE_IN,
+        EXECUTE_COMPLETE...; decoding their ~120 URL-encoded headers is the bulk of the cost.
+        HEARTBEAT is kept: it moves ``last_ts`` (the PBX time a lost connection is stamped with).
+        """
+        i = body.find(b"Event-Name: ")
+        if i >= 0:
+            i += 12
+            j = body.find(b"\n", i)
+            name = body[i:j] if j >= 0 else body[i:]
+        else:  # event-json
+            m = _JSON_EVENT_NAME.search(body)
+            if m is None:
+                return True  # cannot tell: let the full decoder judge
+            name = m.group(1)
+        return name in self._wanted
 
     def translate(self, headers: Mapping[str, str], now: float | None = None) -> list[PbxEvent]:
         """Normalized events for one raw ESL event; never raises on malformed input (R-SAFE-1).
