@@ -64,3 +64,15 @@ def test_R_OPS_1_db_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     db = f"sqlite:///{tmp_path / 'up.db'}"
     assert main(["db", "upgrade", "--db", db]) == 0
     assert "latest schema" in capsys.readouterr().out
+
+
+def test_R_SAFE_2_run_with_the_database_down_exits_69_naming_it_without_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "pgdown.yaml"
+    cfg.write_text('database:\n  url: "postgresql+psycopg://ccagent:Sekr3tPw@127.0.0.1:1/nope"\n',
+                   encoding="utf-8")
+    assert main(["run", "-c", str(cfg)]) == 69
+    err = capsys.readouterr().err
+    assert "unreachable" in err and "127.0.0.1:1/nope" in err
+    assert "Sekr3tPw" not in err

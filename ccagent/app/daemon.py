@@ -245,8 +245,24 @@ def _default_session(daemon: Daemon) -> PbxSession:
     return daemon_glue.make_session(daemon)
 
 
+EX_UNAVAILABLE = 69
+
+
 def run_daemon(config: Config) -> int:
-    daemon = Daemon(config)
+    from sqlalchemy.exc import OperationalError
+
+    from ccagent.config import redact_url
+    from ccagent.log import register_secret
+
+    register_secret(config.pbx.asterisk.secret.get_secret_value())
+    register_secret(config.pbx.freeswitch.password.get_secret_value())
+    try:
+        daemon = Daemon(config)
+    except OperationalError as exc:
+        # systemd restarts us (Restart=on-failure); say clearly what is missing meanwhile.
+        reason = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
+        log.error("database %s unreachable: %s", redact_url(config.database.url), reason)
+        return EX_UNAVAILABLE
     if config.daemon.metrics_port:
         from prometheus_client import start_http_server
 
