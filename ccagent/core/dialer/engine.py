@@ -232,7 +232,8 @@ class DialerEngine:
     ``new_id`` makes attempt ids (uuid4 in the daemon, a counter in tests).  ``failed_grace_s``:
     how long after a failed ``OriginateResult`` a finished call may still arrive to say why
     (busy / no answer) before the attempt is settled from the result's reason alone.
-    ``lost_after_s``: an attempt with no sign of life that long after its launch was never placed.
+    ``lost_after_s``: an attempt with no sign of life that long after its launch was never placed;
+    ``stale_after_s``: a safety net for a call the leg engine never finished.
     """
 
     def __init__(
@@ -242,12 +243,14 @@ class DialerEngine:
         new_id: Callable[[], str],
         failed_grace_s: float = 10.0,
         lost_after_s: float = 120.0,
+        stale_after_s: float = 4 * 3600.0,
         project_variable: str = PROJECT_VARIABLE,
     ) -> None:
         self.agents = agents
         self.new_id = new_id
         self.failed_grace_s = failed_grace_s
         self.lost_after_s = lost_after_s
+        self.stale_after_s = stale_after_s
         self.project_variable = project_variable
         self.projects: dict[str, _Project] = {}
         self.attempts: dict[str, Attempt] = {}  # in flight only
@@ -612,24 +615,27 @@ class DialerEngine:
                     self.pacer_log.append((pid, ev_))
         out: list[Settlement] = []
         for a in list(self.attempts.values()):
-            if a.failed_at is not None and a.answered_at is None and now - a.failed_at >= self.failed_grace_s:
+            # With a channel seen, the leg engine will finish the call (hang-up or reconciliation)
+            # and its legs say more than the originate's reason code (busy vs failed): wait for it.
+            no_call = a.call_id is None and a.channel is None
+            if (
+                a.failed_at is not None
+                and a.answered_at is None
+                and no_call
+                and now - a.failed_at >= self.failed_grace_s
+            ):
                 outcome = _ORIGINATE_FAIL.get(a.failed_reason or "", Outcome.FAILED)
                 if "no_answer" not in a.emitted:
                     self._pacer(a, "no_answer", now, now - a.launched_at)
-                out.append(
-                    self._settle(
-                        a, outcome, now, a.call_id, a.channel, reason=f"originate: {a.failed_reason}"
-                    )
-                )
+                out.append(self._settle(a, outcome, now, None, None, reason=f"originate: {a.failed_reason}"))
             elif (
-                a.status is AttemptStatus.ORIGINATING
-                and a.call_id is None
-                and a.channel is None
-                and now - a.launched_at >= self.lost_after_s
+                no_call and a.status is AttemptStatus.ORIGINATING and now - a.launched_at >= self.lost_after_s
             ):
                 out.append(
                     self._settle(a, Outcome.FAILED, now, None, reason="no sign of the call on the PBX")
                 )
+            elif not no_call and now - a.launched_at >= self.stale_after_s:
+                out.append(self._settle(a, Outcome.FAILED, now, None, reason="the call never finished"))
         return out
 
     # -- internals ------------------------------------------------------------------------------

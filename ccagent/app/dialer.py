@@ -1,0 +1,373 @@
+"""The daemon side of the dialer: ticks, the attempts outbox, originates, restart (issue 6, R-SAFE-2).
+
+The pure :class:`~ccagent.core.dialer.engine.DialerEngine` decides; this module does the I/O around
+it, in the order that makes a crash harmless:
+
+1. ``tick``: the engine decides (pacer) and plans attempts for eligible contacts;
+2. the attempts are committed ``planned``, then ``originating`` -- both BEFORE anything is sent, so
+   a crash before the commit loses nothing that was dialled, and a crash after it can never dial
+   the attempt again (on restart an ``originating`` attempt is only reconciled, never re-sent);
+3. the originates are written on the PBX socket in a task (the consumer never waits for a PBX
+   answer: while the event queue is full the answer could not arrive, STYLE lesson 8);
+4. PBX events and finished calls settle attempts; each settlement is written with the contact's
+   new state in one transaction.
+
+Wiring into the daemon (the integrator's part; see docs/dialer.md): the consumer calls
+:meth:`DialerService.on_event` for every normalized event after ``pipeline.apply``,
+``pipeline.on_call = service.on_call``, and ``await service.tick()`` once per second (a tick item
+put into the same queue, so ticks are ordered with the events).  Everything that mutates the engine
+runs in the consumer, or in the flush thread while the consumer waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ccagent.core import pbx_events as ev
+from ccagent.core.agents import AgentBoard
+from ccagent.core.dialer.engine import (
+    Attempt,
+    AttemptStatus,
+    DialerEngine,
+    DialTarget,
+    Originate,
+    Outcome,
+    PacerLike,
+    ProjectRun,
+    Settlement,
+)
+from ccagent.core.legs.model import CallRecord
+from ccagent.storage.attempts_repo import AttemptStore
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AttemptContacts",
+    "ContactSource",
+    "DialerService",
+    "DialerTick",
+    "OriginatePort",
+    "RetryRules",
+]
+
+
+class OriginatePort(Protocol):
+    """Puts one originate on the PBX socket; returns the PBX request id (ActionID / Job-UUID)."""
+
+    async def originate(self, cmd: Originate) -> str | None: ...
+
+
+class ContactSource(Protocol):
+    """The data side: which contacts may be dialled now, and what an attempt's end does to them."""
+
+    def eligible(self, project_id: str, now: float, limit: int, exclude: set[str]) -> list[DialTarget]: ...
+    def launched(self, attempts: Sequence[Attempt]) -> None: ...
+    def settled(self, settlements: Sequence[Settlement]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DialerTick:
+    """Queue item: "tick now" (ordered with the PBX events in the daemon's one queue)."""
+
+    at: float | None = None
+
+
+# -- a persistent contact source derived from the attempts outbox ---------------------------------
+
+
+@dataclass(frozen=True)
+class RetryRules:
+    """Attempts limit and retry interval per outcome (R-PRJ-8): the subset the engine needs.
+
+    The full rules (calling hours per time zone, DNC) live in ``ccagent.core.dialing_rules``;
+    :class:`AttemptContacts` is the contact source of tests, the benchmark and the demo.
+    """
+
+    max_attempts: int = 3
+    retry_s: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "busy": 120.0,
+            "no_answer": 600.0,
+            "failed": 300.0,
+            "abandoned": 300.0,
+            "machine": 1800.0,
+        }
+    )
+    reached: frozenset[str] = frozenset({Outcome.ANSWERED.value})
+
+
+@dataclass
+class _ContactState:
+    contact_id: str
+    number: str
+    attempts: int = 0
+    state: str = "not_called"  # reached | not_reached | will_call_again | not_called
+    next_at: float = 0.0
+    last_outcome: str | None = None
+    results: dict[str, str | None] = field(default_factory=dict)
+
+
+class AttemptContacts:
+    """Contact states kept from the attempts outbox itself: survives a kill -9 with no other table.
+
+    ``contacts`` are ``(contact_id, number)`` per project, in dialling order.  :meth:`load` rebuilds
+    the states from stored attempts (a settled attempt counts with its outcome; one still in flight
+    counts as an attempt made).
+    """
+
+    def __init__(self, contacts: Mapping[str, Sequence[tuple[str, str]]], rules: RetryRules) -> None:
+        self.rules = rules
+        self.projects: dict[str, dict[str, _ContactState]] = {
+            pid: {cid: _ContactState(cid, num) for cid, num in items} for pid, items in contacts.items()
+        }
+
+    def load(self, store: AttemptStore) -> None:
+        for rec in store.list():
+            c = self.projects.get(rec.project_id, {}).get(rec.contact_id)
+            if c is None:
+                continue
+            c.attempts += 1
+            if rec.status == AttemptStatus.SETTLED.value and rec.outcome and rec.settled_at is not None:
+                self._apply(c, rec.outcome, rec.settled_at.timestamp(), rec.result)
+            else:  # still in flight: the engine follows it; not eligible until it settles
+                c.state = "will_call_again"
+                c.next_at = float("inf")
+
+    def _apply(self, c: _ContactState, outcome: str, at: float, results: Mapping[str, Any]) -> None:
+        c.last_outcome = outcome
+        if results:
+            c.results = dict(results)
+        if outcome in self.rules.reached:
+            c.state = "reached"
+        elif c.attempts >= self.rules.max_attempts:
+            c.state = "not_reached"
+        else:
+            c.state = "will_call_again"
+            c.next_at = at + self.rules.retry_s.get(outcome, 300.0)
+
+    def eligible(self, project_id: str, now: float, limit: int, exclude: set[str]) -> list[DialTarget]:
+        out: list[DialTarget] = []
+        for c in self.projects.get(project_id, {}).values():
+            if len(out) >= limit:
+                break
+            if c.contact_id in exclude or c.state in ("reached", "not_reached"):
+                continue
+            if c.state == "will_call_again" and c.next_at > now:
+                continue
+            out.append(DialTarget(c.contact_id, c.number))
+        return out
+
+    def launched(self, attempts: Sequence[Attempt]) -> None:
+        for a in attempts:
+            c = self.projects.get(a.project_id, {}).get(a.contact_id)
+            if c is not None:
+                c.attempts += 1
+                c.state = "will_call_again"
+                c.next_at = float("inf")  # until the attempt settles
+
+    def settled(self, settlements: Sequence[Settlement]) -> None:
+        for s in settlements:
+            c = self.projects.get(s.project_id, {}).get(s.contact_id)
+            if c is not None:
+                self._apply(c, s.outcome.value, s.settled_at, s.results)
+
+    def states(self, project_id: str) -> dict[str, _ContactState]:
+        return self.projects.get(project_id, {})
+
+    def done(self, project_id: str) -> bool:
+        return all(c.state in ("reached", "not_reached") for c in self.states(project_id).values())
+
+
+# -- the service -----------------------------------------------------------------------------
+
+
+@dataclass
+class DialerStats:
+    ticks: int = 0
+    planned: int = 0
+    sent: int = 0
+    send_errors: int = 0
+    settled: int = 0
+    resent_after_restart: int = 0
+    decide_to_write_s: list[float] = field(default_factory=list)  # pacer decision -> bytes on the socket
+
+
+class DialerService:
+    """One per daemon.  See the module docstring for the hooks and the outbox order."""
+
+    def __init__(
+        self,
+        *,
+        store: AttemptStore,
+        contacts: ContactSource,
+        port: OriginatePort,
+        clock: Callable[[], float] = time.time,
+        agents: AgentBoard | None = None,
+        new_id: Callable[[], str] | None = None,
+        project_variable: str = "CCAGENT_PROJECT",
+        monotonic: Callable[[], float] = time.perf_counter,
+        keep_latencies: bool = False,
+    ) -> None:
+        self.store = store
+        self.contacts = contacts
+        self.port = port
+        self.clock = clock
+        self.agents = agents or AgentBoard()
+        self.project_variable = project_variable
+        self.engine = DialerEngine(
+            agents=self.agents, new_id=new_id or (lambda: uuid.uuid4().hex), project_variable=project_variable
+        )
+        self.stats = DialerStats()
+        self._monotonic = monotonic
+        self._keep_latencies = keep_latencies
+        self._pending: list[Settlement] = []
+        self._sent: list[tuple[str, str | None, str | None]] = []  # (attempt, request id, error)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._resend: list[Originate] = []
+        self._action_ids: list[tuple[str, str]] = []  # written with the next tick's outbox commit
+
+    # -- projects ------------------------------------------------------------------------------
+    def start_project(self, run: ProjectRun, pacer: PacerLike) -> None:
+        self.engine.start_project(run, pacer, self.clock())
+
+    def stop_project(self, project_id: str) -> None:
+        self.engine.stop_project(project_id)
+
+    # -- restart (R-SAFE-2) ---------------------------------------------------------------------
+    def restore(self) -> list[Originate]:
+        """Adopt the outbox a previous run left; PLANNED attempts (never sent) are sent again at the
+        next tick, ORIGINATING ones wait for the PBX's channel list and their calls."""
+        open_ = self.store.load_open()
+        resend = self.engine.restore(open_, self.clock())
+        self._resend = list(resend)
+        self.stats.resent_after_restart = len(resend)
+        if open_:
+            log.info("dialer: resumed %d attempts in flight (%d never sent)", len(open_), len(resend))
+        return resend
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def on_event(self, e: ev.PbxEvent) -> None:
+        """Every normalized PBX event, in stream order, after the leg engine applied it."""
+        self._drain_sent()
+        try:
+            self.agents.apply(e, self.project_variable)
+            self._pending += self.engine.on_event(e)
+        except Exception:  # one bad event never stops the dialer (R-SAFE-1)
+            log.exception("dialer: skipping PBX event %s", type(e).__name__)
+
+    def on_call(self, rec: CallRecord) -> None:
+        """``Pipeline.on_call``: a finished call after it was committed (runs in the flush thread,
+        while the consumer waits) -- its attempt is settled and written at once."""
+        try:
+            settled = self.engine.on_call(rec)
+        except Exception:
+            log.exception("dialer: could not settle call %s", rec.call_id)
+            return
+        if settled:
+            self._write_settlements(settled)
+
+    def _drain_sent(self) -> None:
+        sent, self._sent = self._sent, []
+        now = None
+        for aid, request_id, error in sent:
+            if error is not None:
+                now = now or self.clock()
+                self._pending += self.engine.send_failed(aid, now, error)
+            else:
+                self._pending += self.engine.mark_sent(aid, request_id)
+                if request_id:
+                    self._action_ids.append((aid, request_id))
+
+    def _write_settlements(self, settled: Sequence[Settlement]) -> None:
+        self.store.settle(settled)
+        self.contacts.settled(settled)
+        self.stats.settled += len(settled)
+        for s in settled:
+            log.info(
+                "dialer: attempt %s project=%s contact=%s -> %s call=%s",
+                s.attempt_id,
+                s.project_id,
+                s.contact_id,
+                s.outcome.value,
+                s.call_id,
+            )
+
+    # -- the tick -----------------------------------------------------------------------------------
+    async def tick(self, now: float | None = None) -> list[Originate]:
+        """Decide, write the outbox, send.  Returns the commands sent (tests, metrics)."""
+        now = self.clock() if now is None else now
+        self.stats.ticks += 1
+        self._drain_sent()
+        settled = self._pending + self.engine.tick(now)
+        self._pending = []
+        resend, self._resend = self._resend, []
+        action_ids, self._action_ids = self._action_ids, []
+        t_decide = self._monotonic()
+        wants = self.engine.decide(now)
+        cmds: list[Originate] = list(resend)
+        if wants or settled or resend or action_ids:
+            cmds += await asyncio.to_thread(self._plan, now, wants, settled, resend, action_ids)
+        for cmd in cmds:
+            self._send(cmd, t_decide)
+        return cmds
+
+    def _plan(
+        self,
+        now: float,
+        wants: Mapping[str, int],
+        settled: Sequence[Settlement],
+        resend: Sequence[Originate],
+        action_ids: Sequence[tuple[str, str]],
+    ) -> list[Originate]:
+        """In a worker thread while the consumer waits: settle, pick contacts, commit the outbox."""
+        if settled:
+            self._write_settlements(settled)
+        self.store.set_action_ids(action_ids)
+        cmds: list[Originate] = []
+        for pid, n in wants.items():
+            targets = self.contacts.eligible(pid, now, n, self.engine.busy_contacts(pid))
+            cmds += self.engine.launch(now, pid, targets)
+        planned = [self.engine.attempts[c.attempt_id] for c in cmds]
+        if planned:
+            self.store.plan(planned)  # committed: the attempt exists (never lost)
+            self.contacts.launched(planned)
+            self.stats.planned += len(planned)
+        # committed before any byte is sent: an attempt is never sent twice (R-SAFE-2)
+        self.store.mark_originating([a.attempt_id for a in planned] + [c.attempt_id for c in resend])
+        return cmds
+
+    def _send(self, cmd: Originate, t_decide: float) -> None:
+        a = self.engine.attempts.get(cmd.attempt_id)
+        if a is not None:
+            a.status = AttemptStatus.ORIGINATING
+        task = asyncio.ensure_future(self._send_one(cmd, t_decide))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_one(self, cmd: Originate, t_decide: float) -> None:
+        try:
+            coro = self.port.originate(cmd)
+            fut = asyncio.ensure_future(coro)
+            await asyncio.sleep(0)  # let the port write the bytes (its first step) before we time it
+            if self._keep_latencies:
+                self.stats.decide_to_write_s.append(self._monotonic() - t_decide)
+            request_id = await fut
+        except Exception as exc:  # the PBX refused it or is down: the attempt ends failed, not lost
+            self.stats.send_errors += 1
+            log.warning("dialer: originate of attempt %s failed: %s", cmd.attempt_id, exc)
+            self._sent.append((cmd.attempt_id, None, f"{type(exc).__name__}: {exc}"))
+            return
+        self.stats.sent += 1
+        self._sent.append((cmd.attempt_id, request_id, None))
+
+    async def drain(self) -> None:
+        """Wait for the originates in flight to be answered (tests, shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self._drain_sent()

@@ -1,0 +1,169 @@
+"""The daemon with the dialer plugged in, composed the way the integrator will wire it (issue 6).
+
+``DialerDaemon`` is the real :class:`~ccagent.app.daemon.Daemon` plus the three hooks documented
+in ``ccagent.app.dialer``: every normalized event goes to ``service.on_event`` after the leg
+engine, ``pipeline.on_call`` settles attempts, and the ONE consumer ticks the dialer once per
+``tick_s`` of the (accelerated) clock between queue items.
+
+Run as a script (the kill -9 test): ``python -m tests.dialer.dialer_daemon SPEC.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ccagent.app.daemon import _STOP, FLUSH_INTERVAL_S, FLUSH_MAX_PENDING, Daemon
+from ccagent.app.dialer import AttemptContacts, DialerService, RetryRules
+from ccagent.config import Config, parse_config
+from ccagent.core import pbx_events as ev
+from ccagent.core.dialer.engine import Originate, ProjectRun
+from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
+from ccagent.pbx.ami.originate import AmiOriginator
+from ccagent.storage.attempts_repo import AttemptStore
+
+SECRET = "dialer-s3cret"
+
+
+class AccelClock:
+    """PBX-like epoch time running ``speed`` times faster than the wall, continuous across processes."""
+
+    def __init__(self, speed: float, t0: float, w0: float | None = None) -> None:
+        self.speed, self.t0 = speed, t0
+        self.w0 = time.time() if w0 is None else w0
+
+    def __call__(self) -> float:
+        return self.t0 + (time.time() - self.w0) * self.speed
+
+
+class _Quiet:
+    def ready(self) -> None: ...
+    def watchdog(self) -> None: ...
+    def stopping(self) -> None: ...
+    def status(self, text: str) -> None: ...
+
+
+class _LazyAmiPort:
+    """The AMI session exists only once the daemon runs: look it up at send time."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def originate(self, cmd: Originate) -> str | None:
+        session: Any = self.daemon.session
+        return await AmiOriginator(session.send_action).originate(cmd)
+
+
+def config_for(port: int, db_url: str, pbx: str = "asterisk") -> Config:
+    if pbx == "asterisk":
+        pbx_cfg: dict[str, Any] = {
+            "type": "asterisk",
+            "asterisk": {
+                "port": port,
+                "username": "ccagent",
+                "secret": SECRET,
+                "ping_interval_s": 5.0,
+                "ping_timeout_s": 5.0,
+                "reconnect_min_s": 0.05,
+                "reconnect_max_s": 0.3,
+            },
+        }
+    else:
+        pbx_cfg = {"type": "freeswitch", "freeswitch": {"port": port, "password": SECRET}}
+    return parse_config({"pbx": pbx_cfg, "database": {"url": db_url}})
+
+
+class DialerDaemon(Daemon):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        contacts: AttemptContacts,
+        clock: Callable[[], float],
+        tick_s: float = 1.0,
+        port: Any = None,
+        keep_latencies: bool = False,
+    ) -> None:
+        super().__init__(config, notifier=_Quiet(), clock=clock)
+        store = AttemptStore(self.wiring.engine)
+        self.dialer = DialerService(
+            store=store,
+            contacts=contacts,
+            port=port or _LazyAmiPort(self),
+            clock=clock,
+            keep_latencies=keep_latencies,
+        )
+        contacts.load(store)
+        self.dialer.restore()
+        self.tick_s = tick_s
+        self._next_tick = 0.0
+        inner_apply = self.pipeline.apply
+
+        def apply(e: ev.PbxEvent, arrived: float | None = None) -> None:
+            inner_apply(e, arrived)
+            self.dialer.on_event(e)
+
+        self.pipeline.apply = apply  # type: ignore[method-assign]
+        self.pipeline.on_call = self.dialer.on_call
+
+    async def _consume(self) -> None:
+        """The daemon's consumer loop plus the dialer tick (the integrator's one addition)."""
+        queue = self.session.queue if self.session else None
+        assert queue is not None
+        handle = self._handler()
+        wait = min(FLUSH_INTERVAL_S, 0.02)
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=wait)
+            except TimeoutError:
+                item = None
+            if item is _STOP:
+                return
+            if item is not None:
+                self.stats.items += 1
+                handle(item)
+            pending = self.pipeline.pending
+            if pending and (
+                pending >= FLUSH_MAX_PENDING
+                or queue.empty()
+                or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
+            ):
+                await self._flush_until_done()
+            now = self.clock()
+            if now >= self._next_tick and getattr(self.session, "state", "connected") == "connected":
+                self._next_tick = now + self.tick_s
+                await self._flush_until_done()  # finished calls settle before the next decision
+                await self.dialer.tick(now)
+
+
+def make_contacts(spec: Mapping[str, Sequence[Sequence[str]]], rules: Mapping[str, Any]) -> AttemptContacts:
+    return AttemptContacts(
+        {pid: [(c[0], c[1]) for c in items] for pid, items in spec.items()},
+        RetryRules(max_attempts=int(rules.get("max_attempts", 3)), retry_s=dict(rules.get("retry_s", {}))),
+    )
+
+
+def start_projects(daemon: DialerDaemon, projects: Sequence[Mapping[str, Any]]) -> None:
+    for p in projects:
+        p = dict(p)
+        pacer = PredictivePacer() if p.pop("pacer", "progressive") == "predictive" else ProgressivePacer()
+        if "variables" in p:
+            p["variables"] = tuple(tuple(x) for x in p["variables"])
+        daemon.dialer.start_project(ProjectRun(**p), pacer)
+
+
+async def _main(spec: dict[str, Any]) -> int:
+    clock = AccelClock(spec["speed"], spec["t0"], spec["w0"])
+    contacts = make_contacts(spec["contacts"], spec["rules"])
+    daemon = DialerDaemon(config_for(spec["port"], spec["db_url"]), contacts=contacts, clock=clock)
+    start_projects(daemon, spec["projects"])
+    return await daemon.run()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(_main(json.loads(Path(sys.argv[1]).read_text("utf-8")))))
