@@ -395,9 +395,17 @@ class PredictivePacer:
         a_proj = a_w * self.window_s / span if now >= 300.0 else a_w
         allowed_w = self.window_target * max(a_w, a_proj)
         if b_w + 1 > allowed_w:
+            if b_w >= 1 and allowed_w < 3.0:
+                # a small team's window holds a couple of dozen answers: one more abandon would
+                # break it, and the normal tail underestimates small binomial counts, so take
+                # only the calls an idle agent is reserved for until the window clears
+                return 0.0
             theta = self.theta_min
         elif b_w + 1 > 0.6 * allowed_w:
             theta *= 0.5
+        if allowed_w < 3.0:
+            # so few answers per window that two abandons in one burst break it: tread lighter
+            theta *= max(0.25, allowed_w / 3.0)
         # whole-run budget, projected to the end of the shift
         if self.abandoned > 0:
             rate_per_s = a_w / span if span > 0 else 0.0
@@ -555,7 +563,7 @@ class PredictivePacer:
         # calls with an idle agent reserved each carry no risk at all: never dial fewer
         safe = min(free_lines, max(0, free - len(ringing) - n_wait))
         lo = 0
-        if abandon_prob(1) <= theta:
+        if theta > 0.0 and abandon_prob(1) <= theta:
             lo, hi = 1, free_lines
             if abandon_prob(hi) <= theta:
                 lo = hi
