@@ -1,0 +1,204 @@
+"""Contacts import: encodings, BOM, delimiters, bad rows by line, duplicates, refused files (R-PRJ-7)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import Engine, func, select
+
+from ccagent.app.contacts_import import ImportFileError, import_contacts
+from ccagent.app.projects import ProjectService
+from ccagent.core.projects import ContactState
+from ccagent.storage.models import ContactRow, ProjectContactRow
+from ccagent.storage.projects_repo import ProjectRepo
+from tests.projects.conftest import FakeClock
+
+ROWS_RU = [
+    ["Телефон", "ФИО", "Город"],
+    ["050 123 45 67", "Иван Петров", "Київ"],
+    ["+380 67 123 45 67", "Олена", "Львів"],
+]
+
+
+def _write(path: Path, rows: list[list[str]], *, encoding: str, delimiter: str, bom: bool = False) -> Path:
+    text = "\r\n".join(delimiter.join(r) for r in rows) + "\r\n"
+    data = text.encode(encoding)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
+    return path
+
+
+def _contacts(engine: Engine) -> dict[str, tuple[str | None, dict[str, str]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(ContactRow.phone_e164, ContactRow.name, ContactRow.fields)).all()
+    return {r.phone_e164: (r.name, dict(r.fields)) for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom", "delimiter"),
+    [
+        ("utf-8", False, ";"),
+        ("utf-8", True, ","),
+        ("cp1251", False, "\t"),
+        ("cp1251", False, ";"),
+        ("utf-8", False, "\t"),
+    ],
+)
+def test_R_PRJ_7_encodings_bom_and_delimiters(
+    migrated_engine: Engine, tmp_path: Path, encoding: str, bom: bool, delimiter: str
+) -> None:
+    rows = (
+        ROWS_RU
+        if encoding == "utf-8"
+        else [[c.replace("і", "и").replace("Л", "Л") for c in r] for r in ROWS_RU]
+    )
+    path = _write(tmp_path / "c.csv", rows, encoding=encoding, delimiter=delimiter, bom=bom)
+    report = import_contacts(migrated_engine, path, default_region="UA")
+    assert (report.encoding, report.delimiter) == ("utf-8-sig" if bom else encoding, delimiter)
+    assert (report.rows, report.created, report.bad_rows, report.phone_column) == (2, 2, 0, "Телефон")
+    got = _contacts(migrated_engine)
+    assert got["+380501234567"] == ("Иван Петров", {"Город": rows[1][2]})
+    assert got["+380671234567"][0] == "Олена"
+
+
+def test_R_PRJ_7_bad_rows_reported_with_line_and_reason_good_rows_kept(
+    migrated_engine: Engine, tmp_path: Path
+) -> None:
+    rows = [
+        ["name", "phone", "tz"],
+        ["ok", "0501234567", ""],
+        ["letters", "call me", ""],
+        ["short", "123", ""],
+        ["empty", "", ""],
+        ["zone", "0671234567", "Mars/Base"],
+        ["ok2", "+12125551234", "America/New_York"],
+    ]
+    path = _write(tmp_path / "bad.csv", rows, encoding="utf-8", delimiter=",")
+    report = import_contacts(migrated_engine, path)
+    assert [(e.line, e.reason.split(" ")[0]) for e in report.errors] == [
+        (3, "not"), (4, "invalid"), (5, "no"), (6, "unknown"),
+    ]  # fmt: skip
+    assert "'123'" in report.errors[1].reason and "Mars/Base" in report.errors[3].reason
+    assert str(report.errors[0]).startswith("line 3: ")
+    assert (report.rows, report.created, report.bad_rows) == (6, 2, 4)
+    with migrated_engine.connect() as conn:
+        tz = conn.execute(
+            select(ContactRow.time_zone).where(ContactRow.phone_e164 == "+12125551234")
+        ).scalar()
+    assert tz == "America/New_York"
+
+
+def test_R_PRJ_7_duplicates_merged_in_file_and_against_the_base(
+    migrated_engine: Engine, tmp_path: Path, service: ProjectService, repo: ProjectRepo
+) -> None:
+    service.create("p", "P", "autoinformer")
+    first = _write(tmp_path / "a.csv", [["phone", "name", "city"], ["0501234567", "Ivan", "Kyiv"]],
+                   encoding="utf-8", delimiter=";")  # fmt: skip
+    import_contacts(migrated_engine, first, project_id="p")
+    rows = [
+        ["phone", "name", "vip"],
+        ["+380501234567", "", "yes"],  # in the base: merged (name kept, field added)
+        ["0931234567", "Olga", ""],
+        ["093-123-45-67", "Olga K", "no"],  # same number in this file
+    ]
+    second = _write(tmp_path / "b.csv", rows, encoding="utf-8", delimiter=";")
+    report = import_contacts(migrated_engine, second, project_id="p", chunk_rows=1)  # also across chunks
+    assert (report.created, report.merged, report.duplicates) == (1, 1, 1)
+    assert (report.added_to_project, report.already_in_project) == (1, 1)
+    got = _contacts(migrated_engine)
+    assert got["+380501234567"] == ("Ivan", {"city": "Kyiv", "vip": "yes"})
+    assert got["+380931234567"] == ("Olga K", {"vip": "no"})
+    assert {c.state for c in repo.project_contacts("p")} == {ContactState.NOT_CALLED}
+    assert len(repo.project_contacts("p")) == 2
+
+
+def test_R_PRJ_7_no_header_phone_column_found_by_content(migrated_engine: Engine, tmp_path: Path) -> None:
+    rows = [["Ivan", "0501234567", "x"], ["Olga", "0671234567", "y"], ["Petro", "0931234567", "z"]]
+    report = import_contacts(
+        migrated_engine, _write(tmp_path / "n.csv", rows, encoding="utf-8", delimiter=",")
+    )
+    assert (report.rows, report.created, report.phone_column) == (3, 3, "col2")
+    assert _contacts(migrated_engine)["+380501234567"] == (None, {"col1": "Ivan", "col3": "x"})
+
+
+def _nothing_imported(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ContactRow)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(ProjectContactRow)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"\r\n\r\n  \r\n", "empty file"),
+        (bytes(range(256)) * 40, "binary file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(2000), "binary file"),
+        (b"name;city\nIvan;Kyiv\nOlga;Lviv\n", "no phone column"),
+        (b"PK\x03\x04garbage-not-a-zip", "not a readable XLSX"),
+    ],
+    ids=["empty", "blank-lines", "all-bytes", "png", "no-phone-column", "broken-xlsx"],
+)
+def test_R_PRJ_7_unreadable_files_import_nothing(
+    migrated_engine: Engine, tmp_path: Path, service: ProjectService, content: bytes, message: str
+) -> None:
+    service.create("p", "P", "autoinformer")
+    path = tmp_path / "f.csv"
+    path.write_bytes(content)
+    with pytest.raises(ImportFileError, match=message):
+        import_contacts(migrated_engine, path, project_id="p")
+    _nothing_imported(migrated_engine)
+
+
+def test_R_PRJ_7_error_late_in_the_file_rolls_back_everything(
+    migrated_engine: Engine, tmp_path: Path, service: ProjectService
+) -> None:
+    service.create("p", "P", "autoinformer")
+    good = "".join(f"+3805012{i:05d};n{i}\r\n" for i in range(20_000))
+    path = tmp_path / "mixed.csv"
+    # Valid UTF-8 for the first 64 KB (so UTF-8 is detected), then a cp1251 byte far into the file.
+    path.write_bytes(b"phone;name\r\n" + good.encode() + "+380671234567;Ол\r\n".encode("cp1251"))
+    with pytest.raises(ImportFileError, match=r"line 20002: not valid utf-8"):
+        import_contacts(migrated_engine, path, project_id="p", chunk_rows=1000)
+    _nothing_imported(migrated_engine)
+
+
+def test_R_PRJ_7_missing_file(migrated_engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="cannot read"):
+        import_contacts(migrated_engine, tmp_path / "nope.csv")
+
+
+def test_R_PRJ_7_xlsx_streaming_with_numbers_as_cells(migrated_engine: Engine, tmp_path: Path) -> None:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(["Номер телефону", "ПІБ", "Сума"])
+    ws.append([380501234567, "Іван", 100.5])  # Excel keeps the number as a number
+    ws.append(["067 123 45 67", "Олена", None])
+    ws.append(["nonsense", "X", 1])
+    path = tmp_path / "c.xlsx"
+    wb.save(path)
+    report = import_contacts(migrated_engine, path, default_region="UA")
+    assert (report.format, report.rows, report.created, report.bad_rows) == ("xlsx", 3, 2, 1)
+    assert report.errors[0].line == 4
+    assert _contacts(migrated_engine)["+380501234567"] == ("Іван", {"Сума": "100.5"})
+
+
+def test_R_PRJ_7_progress_and_a_large_file(migrated_engine: Engine, tmp_path: Path, clock: FakeClock) -> None:
+    """100k rows on SQLite, 10k on PostgreSQL (1M-row figures: bench/import.py); progress ends at 1.0."""
+    n = 100_000 if migrated_engine.dialect.name == "sqlite" else 10_000
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("phone,name,segment\n")
+        for i in range(n):
+            f.write(f"+38050{i:07d},Name {i},s{i % 7}\n")
+        f.write("+380500000001,Dup,x\n")
+    seen: list[tuple[int, float | None]] = []
+    report = import_contacts(
+        migrated_engine, path, progress=lambda rows, frac: seen.append((rows, frac)), now=clock.now
+    )
+    assert (report.rows, report.created, report.duplicates, report.bad_rows) == (n + 1, n, 1, 0)
+    assert len(seen) >= 2 and seen[-1] == (n + 1, 1.0)
+    assert all(a[0] <= b[0] and (a[1] or 0) <= (b[1] or 0) for a, b in itertools.pairwise(seen))
