@@ -186,12 +186,54 @@ class DaemonConfig(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class ProjectsConfig(_Section):
+    """Defaults of outbound projects (R-PRJ-7, R-PRJ-8); a project's own settings override them."""
+
+    default_region: str = "UA"
+    default_time_zone: str = "Europe/Kyiv"
+    calling_hours: str = "09:00-20:00"
+    max_attempts: int = Field(3, ge=1, le=100)
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("not a region code known to phonenumbers (e.g. UA, RU, US, GB)")
+        return value.upper()
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone (e.g. Europe/Kyiv)") from None
+        return value
+
+    @field_validator("calling_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        from ccagent.core.dialing_rules import CallingHours
+        from ccagent.core.projects import ProjectError
+
+        try:
+            CallingHours.parse(value)
+        except ProjectError as exc:
+            raise ValueError(str(exc).removeprefix("calling_hours: ")) from None
+        return value
+
+
 class Config(_Section):
     pbx: PbxConfig = PbxConfig()
     database: DatabaseConfig = DatabaseConfig()
     legs: LegsConfig = LegsConfig()
     employees: EmployeesConfig = EmployeesConfig()
     daemon: DaemonConfig = DaemonConfig()
+    projects: ProjectsConfig = ProjectsConfig()
     language: Literal["en", "ru", "uk"] = "en"
 
 
