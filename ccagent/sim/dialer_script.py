@@ -178,7 +178,8 @@ class AmiDialerScript:
             raise ValueError(f"unknown scripted outcome {wanted!r}")
         start = self.clock()
         template = _TEMPLATES[kind]
-        msgs = self._copy(template, number, action.get("ActionID") or "", variables, start)
+        chan_id = action.get("ChannelId") or ""
+        msgs = self._copy(template, number, action.get("ActionID") or "", variables, start, chan_id)
         agent: str | None = None
         if kind == "answered":
             connect = next(float(x["Timestamp"]) for x in msgs if x.get("Event") == "AgentConnect")
@@ -187,7 +188,9 @@ class AmiDialerScript:
                 agent = free[0]
             else:  # nobody to take it: the 2 s safe harbour, as the dialplan does
                 kind = "abandoned"
-                msgs = self._copy(_TEMPLATES[kind], number, action.get("ActionID") or "", variables, start)
+                msgs = self._copy(
+                    _TEMPLATES[kind], number, action.get("ActionID") or "", variables, start, chan_id
+                )
         swap = _swap({_LAB_AGENT: agent, agent: _LAB_AGENT} if agent and agent != _LAB_AGENT else {})
         digit = arg if kind == "dtmf" and arg else None
         out: list[AmiMessage] = []
@@ -222,10 +225,18 @@ class AmiDialerScript:
         return out, call
 
     def _copy(
-        self, template: str, number: str, action_id: str, variables: dict[str, str], start: float
+        self,
+        template: str,
+        number: str,
+        action_id: str,
+        variables: dict[str, str],
+        start: float,
+        channel_id: str = "",
     ) -> list[AmiMessage]:
         """A re-stamped copy of a lab capture carrying this originate's number, ActionID and
-        project/attempt (the lab's LAB_PROJECT / LAB_CONTACT values, renamed later)."""
+        project/attempt (the lab's LAB_PROJECT / LAB_CONTACT values, renamed later).  Like a real
+        Asterisk, the originated channel's Uniqueid (and so the call's Linkedid) is the action's
+        ``ChannelId`` when one is given."""
         tpl = load_template(template, None, True)
         vals, _ = self._stamper.values(tpl, start, {"num": number, "aid": action_id})
         text = "".join(fmt.format(*vals) for fmt in tpl.events)
@@ -234,6 +245,9 @@ class AmiDialerScript:
             text = re.sub(
                 r"(Variable: " + lab + r"\r\nValue: )[^\r]*", lambda mt, v=value: mt.group(1) + v, text
             )
+        first = re.search(r"\r\nUniqueid: ([^\r]+)", text)
+        if channel_id and first:
+            text = re.sub(r"(?<![\w.])" + re.escape(first.group(1)) + r"(?![\w.])", channel_id, text)
         return AmiParser().feed(text.encode("utf-8"))
 
     async def wait_idle(self) -> None:

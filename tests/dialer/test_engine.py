@@ -233,9 +233,14 @@ def test_R_SAFE_2_restart_resends_planned_only_and_reconciles_originating() -> N
         exten="s",
         up=True,
     )
-    out = eng.on_event(ev.ChannelsSnapshot(ts=T0 + 6, channels=(item,)))
-    assert [(s.attempt_id, s.outcome) for s in out] == [("a2", Outcome.FAILED)]
-    assert set(eng.attempts) == {"a1", "a3"} and eng.attempts["a3"].channel == "a3"
+    assert eng.on_event(ev.ChannelsSnapshot(ts=T0 + 6, channels=(item,))) == []
+    assert set(eng.attempts) == {"a1", "a2", "a3"} and eng.attempts["a3"].channel == "a3"
+    # a2 is gone from the PBX: its call (if the journal had it) may still settle it; else, after grace:
+    out = eng.tick(T0 + 17)
+    assert [(s.attempt_id, s.outcome, s.reason) for s in out] == [
+        ("a2", Outcome.FAILED, "originate: no live channel after restart")
+    ]
+    assert set(eng.attempts) == {"a1", "a3"}
     # an incomplete listing proves nothing
     eng2 = DialerEngine(agents=_board("101"), new_id=counter_ids())
     eng2.restore([Attempt("a2", "p1", "c2", "0602", "a2", T0, AttemptStatus.ORIGINATING)], T0)

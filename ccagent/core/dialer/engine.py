@@ -529,10 +529,11 @@ class DialerEngine:
             if item is not None:
                 self._bind(a, item.channel, item.call)
                 continue
-            if a.call_id is None:  # no call of it is open either: it ended while we were away
-                out.append(
-                    self._settle(a, Outcome.FAILED, snap.ts, None, reason="reconciled: no live channel")
-                )
+            if a.call_id is None and a.failed_at is None:
+                # No live channel: it ended while we were away.  Its call, if the journal had it
+                # open, is being closed by the same snapshot and settles it from its legs; failing
+                # that, the grace period ends it failed -- counted, never dialled again.
+                a.failed_at, a.failed_reason = snap.ts, "no live channel after restart"
         return out
 
     def on_call(self, rec: CallRecord) -> list[Settlement]:
