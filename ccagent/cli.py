@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seconds", type=float, default=30.0, help="wall-clock length (default: %(default)s)")
     sp.add_argument("--seed", type=int, default=7)
     sp.set_defaults(func=_cmd_demo)
+    __import__("ccagent.app.project_cli", fromlist=["register"]).register(sub)
     return p
 
 

@@ -1,0 +1,42 @@
+"""``ccagent project ...`` end to end on a SQLite file (R-PRJ-2, R-PRJ-3, R-PRJ-7, R-OPS-1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ccagent.cli import main
+
+
+def test_R_PRJ_7_cli_create_import_start_list_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_bytes("Телефон;ФИО\n050 123 45 67;Іван\nbad;X\n".encode("cp1251"))
+    assert (
+        main(["project", "create", "spring", "Весна", "--queue", "sales", "--set", "max_attempts=2", *db])
+        == 0
+    )
+    assert main(["project", "import", "spring", str(csv_file), "-q", *db]) == 0
+    out = capsys.readouterr()
+    assert "1 new contacts" in out.out and "line 3: not a phone number" in out.err
+    assert main(["project", "start", "spring", *db]) == 0
+    capsys.readouterr()
+    assert main(["project", "list", "--format", "json", *db]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["project_id"], row["status"], row["contacts"], row["not_called"]) == (
+        "spring",
+        "running",
+        1,
+        1,
+    )
+    assert main(["project", "complete", "spring", *db]) == 0
+    assert main(["project", "start", "spring", *db]) == 65
+    assert "completed" in capsys.readouterr().err
+    assert main(["project", "import", "spring", str(csv_file), *db]) == 65  # no upload to a completed project
+    assert main(["project", "show", "nope", *db]) == 66
+    assert main(["project", "create", "x", "X", "--set", "colour=red", *db]) == 65
+    assert "settings.colour" in capsys.readouterr().err
