@@ -166,4 +166,7 @@ async def _main(spec: dict[str, Any]) -> int:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     sys.exit(asyncio.run(_main(json.loads(Path(sys.argv[1]).read_text("utf-8")))))

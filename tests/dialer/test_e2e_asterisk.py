@@ -53,7 +53,10 @@ def number_of(i: int) -> str:
 
 
 def scripted(number: str, nth: int) -> str:
-    return SCRIPT[int(number[4:]) % 10][nth - 1]
+    """The customer's behaviour on its nth originate (the last one repeats: after a kill -9 an attempt
+    cut short is retried, so a number may be dialled more often than its script is long)."""
+    seq = SCRIPT[int(number[4:]) % 10]
+    return seq[min(nth, len(seq)) - 1]
 
 
 def expected_contact(i: int) -> tuple[str, int]:
