@@ -484,9 +484,9 @@ def _write_chunk(
             ),
             updates,
         )
-    for part in _chunks(inserts):
-        # One multi-row VALUES statement per batch: psycopg's executemany is a round trip per row.
-        conn.execute(insert(_contacts).values(list(part)))
+    if inserts:
+        # executemany of one cached statement (a multi-row VALUES would be recompiled per batch).
+        conn.execute(insert(_contacts), inserts)
     if project_id:
         new_phones = [r["phone_e164"] for r in inserts]
         for part in _chunks(new_phones):

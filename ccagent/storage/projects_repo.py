@@ -52,8 +52,7 @@ def insert_ignore(
         stmt: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     else:
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    # A multi-row VALUES statement (callers pass at most CHUNK rows): one round trip, not one per row.
-    conn.execute(stmt.values(list(rows)))
+    conn.execute(stmt, list(rows))
 
 
 def _project(row: Any) -> Project:
