@@ -6,7 +6,8 @@ Runs the predictive pacer with parts of its prediction replaced by the simulator
 
 * ``+agents``: the exact moment each busy agent will be free (talk and wrap end known);
 * ``+ringing``: exactly which ringing calls will be answered, and when;
-* ``+both``: both.  New calls stay unknown, which is what is left to the clairvoyant.
+* ``+both``: both.  New calls stay unknown, which is what is left to the clairvoyants
+  (``reference``: outcomes and ring times of every number; ``oracle``: talk and wrap times too).
 
 If an oracle part barely moves occupancy, better learning of that part cannot help either.
 """
@@ -23,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from bench.dialer.baselines import ClairvoyantPacer
+from bench.dialer.baselines import ClairvoyantPacer, OutcomeClairvoyantPacer
 from bench.dialer.run import SCENARIOS
 from bench.dialer.sim import run_shift
 from ccagent.core.dialer.pacer import PredictivePacer
@@ -69,7 +70,8 @@ VARIANTS = {
     "+agents": AgentsOracle,
     "+ringing": RingingOracle,
     "+both": BothOracle,
-    "clairvoyant": ClairvoyantPacer,
+    "reference": lambda: OutcomeClairvoyantPacer(safety_margin=0.0),
+    "oracle": ClairvoyantPacer,
 }
 
 
