@@ -107,6 +107,18 @@ class AgentBoard:
                 a = self._get(e.extension)
                 self._set(a, Activity.TALKING, e.ts, e.call, e.member)
                 return [a.extension]
+            case ev.ChannelCreated() if e.extension and e.extension in self._agents:
+                # a known agent's phone rings or dials outside any queue (direct bridge from the
+                # dialplan, a manual call): busy all the same
+                a = self._agents[e.extension]
+                if a.activity is Activity.IDLE:
+                    self._set(a, Activity.RINGING, e.ts, e.call, e.channel)
+                    return [a.extension]
+            case ev.ChannelAnswered() if e.channel in self._by_channel:
+                a = self._agents[self._by_channel[e.channel]]
+                if a.activity is Activity.RINGING and a.channel == e.channel:
+                    self._set(a, Activity.TALKING, e.ts, a.call, e.channel)
+                    return [a.extension]
             case ev.ChannelHangup():
                 return self._channel_gone(e.channel, e.call, e.ts)
             case ev.ChannelsSnapshot() if e.complete:
@@ -213,8 +225,16 @@ class AgentBoard:
         ]
 
     def in_queue(self, queue: str | None) -> list[_Agent]:
-        """Logged-in agents serving ``queue`` (all logged-in agents when ``queue`` is None)."""
-        return [a for a in self._agents.values() if a.logged_in and (queue is None or queue in a.queues)]
+        """Logged-in agents serving ``queue`` (all logged-in agents when ``queue`` is None).
+
+        mod_callcenter reports an agent's status without its queues (tiers are configuration):
+        an agent whose queues are unknown is counted for every queue.
+        """
+        return [
+            a
+            for a in self._agents.values()
+            if a.logged_in and (queue is None or not a.queues or queue in a.queues)
+        ]
 
     def figures(self, queue: str | None, now: float) -> tuple[int, int, tuple[float, ...], tuple[float, ...]]:
         """``(n_agents, free, talking ages, wrap ages)`` for the pacer's state (INTERFACE.md)."""

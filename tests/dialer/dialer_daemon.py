@@ -25,6 +25,7 @@ from ccagent.core import pbx_events as ev
 from ccagent.core.dialer.engine import Originate, ProjectRun
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
 from ccagent.pbx.ami.originate import AmiOriginator
+from ccagent.pbx.esl.originate import EslOriginator
 from ccagent.storage.attempts_repo import AttemptStore
 
 SECRET = "dialer-s3cret"
@@ -48,15 +49,17 @@ class _Quiet:
     def status(self, text: str) -> None: ...
 
 
-class _LazyAmiPort:
-    """The AMI session exists only once the daemon runs: look it up at send time."""
+class _LazyPort:
+    """The PBX session exists only once the daemon runs: look it up at send time."""
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
 
     async def originate(self, cmd: Originate) -> str | None:
         session: Any = self.daemon.session
-        return await AmiOriginator(session.send_action).originate(cmd)
+        if self.daemon.pbx == "asterisk":
+            return await AmiOriginator(session.send_action).originate(cmd)
+        return await EslOriginator(session.bgapi).originate(cmd)
 
 
 def config_for(port: int, db_url: str, pbx: str = "asterisk") -> Config:
@@ -74,7 +77,17 @@ def config_for(port: int, db_url: str, pbx: str = "asterisk") -> Config:
             },
         }
     else:
-        pbx_cfg = {"type": "freeswitch", "freeswitch": {"port": port, "password": SECRET}}
+        pbx_cfg = {
+            "type": "freeswitch",
+            "freeswitch": {
+                "port": port,
+                "password": SECRET,
+                "ping_interval_s": 5.0,
+                "ping_timeout_s": 5.0,
+                "reconnect_min_s": 0.05,
+                "reconnect_max_s": 0.3,
+            },
+        }
     return parse_config({"pbx": pbx_cfg, "database": {"url": db_url}})
 
 
@@ -94,7 +107,7 @@ class DialerDaemon(Daemon):
         self.dialer = DialerService(
             store=store,
             contacts=contacts,
-            port=port or _LazyAmiPort(self),
+            port=port or _LazyPort(self),
             clock=clock,
             keep_latencies=keep_latencies,
         )
@@ -135,7 +148,8 @@ class DialerDaemon(Daemon):
             ):
                 await self._flush_until_done()
             now = self.clock()
-            if now >= self._next_tick and getattr(self.session, "state", "connected") == "connected":
+            state = getattr(self.session, "state", "connected")
+            if now >= self._next_tick and getattr(state, "value", state) == "connected":
                 self._next_tick = now + self.tick_s
                 await self._flush_until_done()  # finished calls settle before the next decision
                 await self.dialer.tick(now)

@@ -1,0 +1,61 @@
+"""Dialer originates and agent pause on FreeSWITCH over ESL (issue 6; R-PRJ-1, R-PRJ-6).
+
+``bgapi originate`` with ``origination_uuid`` = the channel id the dialer chose and stored before
+sending (so the customer channel's Unique-ID, and the call id, are known in advance and a restarted
+daemon recognises the call in ``show channels``).  The BACKGROUND_JOB comes back through the event
+stream as an ``OriginateResult`` keyed by the Job-UUID this port returns.  Command text is built
+and sanitized by :mod:`ccagent.pbx.esl.commands`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ccagent.core.dialer.engine import Originate
+from ccagent.pbx.esl import commands
+
+__all__ = ["EslOriginator", "originate_command", "pause_command"]
+
+_NUMBER = re.compile(r"\+?[0-9*#]{2,32}")
+
+
+def originate_command(cmd: Originate, *, endpoint_template: str = "sofia/gateway/carrier/{number}") -> str:
+    number = cmd.number.strip()
+    if not _NUMBER.fullmatch(number):
+        raise commands.EslCommandError(
+            f"number: {number[:40]!r} is not a dialable number (attempt {cmd.attempt_id})"
+        )
+    return commands.originate(
+        endpoint_template.format(number=number),
+        uuid=cmd.channel_id,
+        dest=cmd.exten,
+        context=cmd.context,
+        caller_id_number=cmd.caller_id,
+        timeout_s=cmd.timeout_s,
+        variables={**dict(cmd.variables), "ignore_early_media": "true"},
+    )
+
+
+def pause_command(agent: str, paused: bool) -> str:
+    """``ccagent agent pause|ready``: mod_callcenter ``On Break`` / ``Available``."""
+    return commands.agent_set_status(agent, "On Break" if paused else "Available")
+
+
+class EslOriginator:
+    """:class:`~ccagent.app.dialer.OriginatePort` over ``EslClient.bgapi`` (returns the Job-UUID)."""
+
+    def __init__(
+        self,
+        bgapi: Callable[[str], Awaitable[tuple[str, asyncio.Future[Any]]]],
+        *,
+        endpoint_template: str = "sofia/gateway/carrier/{number}",
+    ) -> None:
+        self._bgapi = bgapi
+        self.endpoint_template = endpoint_template
+
+    async def originate(self, cmd: Originate) -> str | None:
+        job, _result = await self._bgapi(originate_command(cmd, endpoint_template=self.endpoint_template))
+        return job

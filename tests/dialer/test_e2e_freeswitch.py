@@ -1,0 +1,135 @@
+"""The same 200-contact, 5-agent project dialled through the simulated FreeSWITCH (issue 6).
+
+``bgapi originate`` with origination_uuid; the simulated switch plays the lab's real FreeSWITCH
+captures (mod_callcenter queue, busy, no answer, failure, safe harbour) for each scripted outcome.
+(R-PRJ-1, R-PRJ-5, R-PRJ-8, R-PACE-1, R-LEG-4, R-PBX-2, R-SAFE-2)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ccagent.sim.esl_dialer_script import DialerEslServer, FsDialerScript
+from ccagent.storage.attempts_repo import AttemptStore
+from ccagent.storage.views import report_call_legs
+from tests.dialer.dialer_daemon import (
+    SECRET,
+    AccelClock,
+    DialerDaemon,
+    config_for,
+    make_contacts,
+    start_projects,
+)
+from tests.dialer.test_e2e_asterisk import RULES, SCRIPT, number_of, scripted
+
+SPEED = 40.0
+AGENTS = ("1001", "1002", "1003", "1004", "1005")
+
+
+async def _wait(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(120)
+def test_R_PBX_2_200_contacts_5_agents_run_to_completion_on_freeswitch(tmp_path: Path) -> None:
+    asyncio.run(_run(tmp_path))
+
+
+async def _run(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'dialer.db'}"
+    clock = AccelClock(SPEED, t0=1_800_000_000.0)
+    fs = DialerEslServer(password=SECRET)
+    await fs.start()
+    script = FsDialerScript(fs, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0)
+    script.install()
+    contacts = make_contacts({"p1": [(f"c{i}", number_of(i)) for i in range(200)]}, RULES)
+    daemon = DialerDaemon(config_for(fs.port, db_url, "freeswitch"), contacts=contacts, clock=clock)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await _wait(
+            lambda: (
+                fs.connections >= 1
+                and daemon.session is not None
+                and getattr(daemon.session.state, "value", "") == "connected"
+            ),
+            10,
+            "daemon not connected",
+        )
+        await asyncio.sleep(0.2)
+        script.login_agents()
+        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 10, "agents not logged in")
+        start_projects(
+            daemon,
+            [
+                {
+                    "project_id": "p1",
+                    "queue": "support",
+                    "caller_id": "8000",
+                    "max_lines": 10,
+                    "dial_timeout_s": 20,
+                    "wrap_up_s": 3.0,
+                    "exten": "support",
+                    "context": "dialer",
+                }
+            ],
+        )
+        await _wait(
+            lambda: contacts.done("p1") and not daemon.dialer.engine.attempts, 100, "project not done"
+        )
+        await script.wait_idle()
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 20)
+        await fs.stop()
+
+    attempts = AttemptStore(daemon.wiring.engine).list("p1")
+    sent = [c for c in script.log if c.attempt_id]
+    assert not [c for c in script.log if not c.attempt_id]
+    assert max(Counter(c.attempt_id for c in sent).values()) == 1
+    assert {c.attempt_id for c in sent} == {a.attempt_id for a in attempts}
+    assert all(a.status == "settled" for a in attempts)
+    sim_of = {c.attempt_id: c for c in sent}
+    for a in attempts:
+        c = sim_of[a.attempt_id]
+        assert a.outcome == c.outcome, (a, c)
+        assert (
+            a.call_id == c.variables["origination_uuid"] == a.pbx_request_id
+        )  # the id chosen before sending
+        assert a.action_id and a.action_id == c.action_id  # the Job-UUID
+    by_number: dict[str, list[str]] = defaultdict(list)
+    for c in sorted(sent, key=lambda c: c.nth):
+        by_number[c.number].append(c.outcome)
+    abandoned = sum(v.count("abandoned") for v in by_number.values())
+    answered = sum(1 for c in sent if c.outcome in ("answered", "abandoned"))
+    assert abandoned <= 0.03 * answered
+    for i in range(200):
+        got = by_number[number_of(i)]
+        if "abandoned" not in got:
+            assert tuple(got) == SCRIPT[i % 10], (i, got)
+    if not abandoned:
+        assert Counter(c.state for c in contacts.states("p1").values()) == {"reached": 160, "not_reached": 40}
+        assert len(attempts) == 360
+    with daemon.wiring.engine.connect() as conn:
+        legs = conn.execute(select(report_call_legs)).mappings().all()
+    by_call: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for leg in legs:
+        by_call[str(leg["call_id"])].append(dict(leg))
+    assert set(by_call) == {a.call_id for a in attempts}
+    for a in attempts:
+        c = sim_of[a.attempt_id]
+        rows = by_call[str(a.call_id)]
+        assert all(r["project"] == "p1" for r in rows), rows
+        assert rows[0]["callee"] == a.number and rows[0]["direction"] == "outbound"
+        talked = [r["extension"] for r in rows if r["extension"] and r["answered"]]
+        assert talked == ([c.agent] if c.outcome == "answered" else []), (a, rows)
+        assert rows[0]["disposition"] == c.outcome
