@@ -32,7 +32,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from operator import mul, sub
 from typing import Any
 
@@ -197,18 +197,23 @@ class PredictivePacer:
         kind = getattr(event, "kind", None)
         t = getattr(event, "time", None)
         d = getattr(event, "duration", 0.0)
-        if not isinstance(t, int | float) or not isinstance(d, int | float) or math.isnan(t) or math.isnan(d):
+        if not isinstance(t, int | float) or not isinstance(d, int | float):
             return  # malformed event: learning from it would only corrupt the estimates
+        if not (math.isfinite(t) and math.isfinite(d)):
+            return
         t = float(t)
         d = float(d)
         self._last_event_t = max(self._last_event_t, t)
+        cid = getattr(event, "call_id", None)
+        if not isinstance(cid, Hashable):
+            cid = None
         if kind == "launch":
-            cid = getattr(event, "call_id", None)
             if cid is not None and len(self._launched) < 100_000:
                 self._launched[cid] = t
             return
+        launched = t - d
         if kind in _LIVE_KINDS or kind in _OTHER_KINDS:
-            launched = self._launched.pop(getattr(event, "call_id", None), t - d)
+            launched = self._launched.pop(cid, launched)
         if kind in _LIVE_KINDS:
             self.answered += 1
             self._answer_times.append(t)
