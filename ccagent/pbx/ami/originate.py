@@ -20,7 +20,7 @@ from ccagent.pbx.ami import actions as A
 __all__ = ["AmiOriginator", "originate_action", "pause_action", "spy_action"]
 
 _IFACE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.+*#@:-]+$")
-_SPY_OPTIONS = {"listen": "q", "whisper": "qw", "barge": "qB"}
+_SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}  # E: end when the agent hangs up
 
 
 def originate_action(cmd: Originate, *, trunk_template: str = "PJSIP/{number}@customers") -> A.Action:
@@ -55,6 +55,9 @@ def spy_action(
     supervisor_interface: str, agent_interface: str, mode: str = "listen", *, caller_id: str | None = None
 ) -> A.Action:
     """Ring the supervisor's phone into ChanSpy on the agent's channel (R-PRJ-6): q / qw / qB.
+
+    Exactly the lab's actions (captures 13 and 29): ``q`` quiet (no beep), ``w`` whisper to the
+    agent, ``B`` barge (both hear the supervisor), ``E`` end when the spied channel hangs up.
 
     The supervisor call is a leg of its own (``supervisor_listen|whisper|barge``, R-LEG-4): the
     translator reads the ChanSpy options back from this Originate's ``Data``.

@@ -1,0 +1,221 @@
+"""``ccagent agent list|pause|ready`` (issue 6 item 5, R-PRJ-5, R-OPS-1).
+
+``pause`` / ``ready`` go to the PBX, never straight to the database: Asterisk ``QueuePause`` over
+AMI, FreeSWITCH ``callcenter_config agent set status`` over ESL.  The PBX then reports the change
+like any other (QueueMemberPause / callcenter::info), so the running daemon's agent states and
+``report_agent_states`` follow from the PBX's own word, whoever paused the agent.
+
+``list`` prints each agent's latest PBX-reported state from ``report_agent_states`` (talking and
+wrap-up live in the running daemon's memory: see docs/dialer.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ccagent.config import Config, load_config
+
+__all__ = ["agent_states", "register", "set_paused"]
+
+EX_DATAERR = 65
+EX_UNAVAILABLE = 69
+
+_STATE_OF_ACTION = {"login": "ready", "unpause": "ready", "pause": "paused", "logout": "logged_out"}
+
+
+def agent_states(db_url: str) -> list[dict[str, Any]]:
+    """Latest state per (pbx, extension) from ``report_agent_states``."""
+    from sqlalchemy import select
+
+    from ccagent.storage import db
+    from ccagent.storage.views import report_agent_states as v
+
+    engine = db.make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(v).order_by(v.c.at, v.c.state_id)).mappings().all()
+    finally:
+        engine.dispose()
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["pbx"], r["extension"])
+        prev = latest.get(key)
+        queues = set(prev["queues"]) if prev else set()
+        if r["queue"]:
+            if r["action"] == "logout":
+                queues.discard(r["queue"])
+            else:
+                queues.add(r["queue"])
+        state = _STATE_OF_ACTION.get(r["action"], r["action"])
+        if r["action"] == "logout" and queues:
+            state = prev["state"] if prev else "ready"
+        latest[key] = {
+            "pbx": r["pbx"],
+            "extension": r["extension"],
+            "employee": r["employee"],
+            "state": state,
+            "reason": r["reason"] if state == "paused" else None,
+            "queues": sorted(queues),
+            "since": r["at"].isoformat(),
+        }
+    return sorted(latest.values(), key=lambda x: (x["pbx"], x["extension"]))
+
+
+async def _ami_pause(
+    config: Config, interface: str, paused: bool, queue: str | None, reason: str | None
+) -> str:
+    from ccagent.pbx.ami.client import AmiClient
+    from ccagent.pbx.ami.originate import pause_action
+
+    a = config.pbx.asterisk
+    client = AmiClient(
+        a.host,
+        a.port,
+        a.username,
+        a.secret.get_secret_value(),
+        events="off",
+        backoff_min=0.05,
+        backoff_max=0.5,
+    )
+    task = asyncio.create_task(client.run())
+    try:
+        await client.wait_connected(timeout=10.0)
+        resp = await client.send_action(
+            pause_action(interface, paused, queue=queue, reason=reason), timeout=10.0
+        )
+    finally:
+        await client.close()
+        await asyncio.gather(task, return_exceptions=True)
+    if resp.get("Response") != "Success":
+        raise RuntimeError(f"Asterisk refused QueuePause: {resp.get('Message', '')[:200]}")
+    return resp.get("Message", "") or "ok"
+
+
+async def _esl_pause(config: Config, agent: str, paused: bool) -> str:
+    from ccagent.pbx.esl.client import EslClient, EslState
+    from ccagent.pbx.esl.originate import pause_command
+
+    fs = config.pbx.freeswitch
+    client = EslClient(
+        fs.host,
+        fs.port,
+        fs.password.get_secret_value(),
+        queue=asyncio.Queue(maxsize=1000),
+        backoff_min=0.05,
+        backoff_max=0.5,
+    )
+    task = asyncio.create_task(client.run())
+    try:
+        for _ in range(1000):
+            if client.state is EslState.CONNECTED:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise TimeoutError(f"FreeSWITCH {fs.host}:{fs.port} not reachable")
+        reply = await client.api(pause_command(agent, paused), timeout=10.0)
+    finally:
+        await client.close()
+        await asyncio.gather(task, return_exceptions=True)
+    if not reply.startswith("+OK"):
+        raise RuntimeError(f"FreeSWITCH refused: {reply.strip()[:200]}")
+    return reply.strip()
+
+
+async def set_paused(
+    config: Config,
+    extension: str,
+    paused: bool,
+    *,
+    queue: str | None = None,
+    reason: str | None = None,
+    interface_template: str = "PJSIP/{ext}",
+    agent_template: str = "{ext}@default",
+) -> str:
+    """Pause (with a reason code) or unpause an agent on the configured PBX; returns its answer."""
+    if config.pbx.type == "asterisk":
+        return await _ami_pause(config, interface_template.format(ext=extension), paused, queue, reason)
+    return await _esl_pause(config, agent_template.format(ext=extension), paused)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    rows = agent_states(args.db or config.database.url)
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    print(f"{'extension':<10} {'state':<11} {'reason':<16} {'queues':<24} since")
+    for r in rows:
+        print(
+            f"{r['extension']:<10} {r['state']:<11} {(r['reason'] or ''):<16} "
+            f"{','.join(r['queues']):<24} {r['since']}"
+        )
+    return 0
+
+
+def _cmd_pause(args: argparse.Namespace, paused: bool) -> int:
+    config = load_config(args.config)
+    try:
+        answer = asyncio.run(
+            set_paused(
+                config,
+                args.extension,
+                paused,
+                queue=args.queue,
+                reason=getattr(args, "reason", None),
+                interface_template=args.interface,
+                agent_template=args.agent,
+            )
+        )
+    except ValueError as exc:  # a bad extension / reason (names the field)
+        print(f"ccagent agent: {exc}", file=sys.stderr)
+        return EX_DATAERR
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        print(f"ccagent agent: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    print(answer)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``ccagent agent ...`` to the main parser (one line in ``ccagent.cli.build_parser``)."""
+    sp = subparsers.add_parser("agent", help="operators: list states, pause, make ready (via the PBX)")
+    asub = sp.add_subparsers(dest="agent_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-c", "--config", help="YAML config file (default: built-in defaults)")
+
+    ls = asub.add_parser("list", help="each agent's latest state as the PBX reported it")
+    common(ls)
+    ls.add_argument("--db", help="database URL (default: from config)")
+    ls.add_argument("--format", choices=("table", "json"), default="table")
+    ls.set_defaults(func=_cmd_list)
+
+    for name, paused, text in (
+        ("pause", True, "pause an agent (QueuePause / On Break)"),
+        ("ready", False, "unpause an agent (QueuePause false / Available)"),
+    ):
+        p = asub.add_parser(name, help=text)
+        common(p)
+        p.add_argument("extension")
+        p.add_argument("--queue", help="Asterisk: only this queue (default: all the agent's queues)")
+        if paused:
+            p.add_argument("--reason", help="pause reason code (Asterisk PausedReason)")
+        p.add_argument(
+            "--interface", default="PJSIP/{ext}", help="Asterisk member interface (default: %(default)s)"
+        )
+        p.add_argument(
+            "--agent", default="{ext}@default", help="FreeSWITCH agent name (default: %(default)s)"
+        )
+        p.set_defaults(func=lambda a, paused=paused: _cmd_pause(a, paused))
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - ccagent.cli is the entry point
+    parser = argparse.ArgumentParser(prog="ccagent")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
