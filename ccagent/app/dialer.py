@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ccagent.core import pbx_events as ev
@@ -53,6 +54,7 @@ __all__ = [
     "DialerService",
     "DialerTick",
     "OriginatePort",
+    "ProjectContacts",
     "RetryRules",
 ]
 
@@ -371,3 +373,98 @@ class DialerService:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self._drain_sent()
+
+
+# -- the contact source of a real deployment: the projects' own tables (issue 6 items 1-3) --------
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class ProjectContacts:
+    """:class:`ContactSource` over ``project_contacts`` (``ccagent.storage.projects_repo``).
+
+    Candidates come from ``ProjectRepo.due_contacts``; each is checked right before dialling
+    with ``dialing_rules.eligible`` -- calling hours in the contact's own zone, attempts limit and
+    the DNC list as it is *now*, so a number added to DNC mid-run is never dialled again
+    (R-PRJ-8).  A settled attempt moves the contact with ``dialing_rules.after_attempt`` and its
+    results (digit, AMD, robot...) are merged into the contact's results (R-PRJ-1, R-PRJ-5).
+    """
+
+    def __init__(self, repo: Any, rules: Mapping[str, Any] | None = None, *, scan_factor: int = 4) -> None:
+        self.repo = repo
+        self.rules: dict[str, Any] = dict(rules or {})  # project id -> dialing_rules.DialingRules
+        self.scan_factor = scan_factor
+        self._snap: dict[tuple[str, str], Any] = {}  # (project, contact) -> ProjectContact at launch
+        self.refused: dict[str, int] = {}  # refusal reason -> count (metrics, tests)
+
+    def set_rules(self, project_id: str, rules: Any) -> None:
+        self.rules[project_id] = rules
+
+    def eligible(self, project_id: str, now: float, limit: int, exclude: set[str]) -> list[DialTarget]:
+        from ccagent.core import dialing_rules as dr
+
+        rules = self.rules.get(project_id)
+        if rules is None or limit <= 0:
+            return []
+        when = _utc(now)
+        due = self.repo.due_contacts(project_id, when, limit * self.scan_factor + len(exclude))
+        dnc = self.repo.dnc_among([pc.phone_e164 for pc in due])
+        out: list[DialTarget] = []
+        for pc in due:
+            cid = str(pc.contact_id)
+            if cid in exclude:
+                continue
+            snap = dr.ContactSnapshot(
+                pc.phone_e164, pc.state, pc.attempts, pc.next_attempt_at, pc.last_result, pc.time_zone
+            )
+            verdict = dr.eligible(snap, when, rules, dnc)
+            if not verdict:
+                key = verdict.reason.value if verdict.reason else "refused"
+                self.refused[key] = self.refused.get(key, 0) + 1
+                continue
+            self._snap[(project_id, cid)] = pc
+            out.append(DialTarget(cid, pc.phone_e164))
+            if len(out) >= limit:
+                break
+        return out
+
+    def launched(self, attempts: Sequence[Attempt]) -> None:
+        return None  # the attempt row is the in-flight mark; the engine never offers a busy contact
+
+    def _current(self, project_id: str, contact_id: str) -> Any:
+        pc = self._snap.pop((project_id, contact_id), None)
+        if pc is not None:
+            return pc
+        for pc in self.repo.project_contacts(project_id):  # after a restart: not in the cache
+            if str(pc.contact_id) == contact_id:
+                return pc
+        return None
+
+    def settled(self, settlements: Sequence[Settlement]) -> None:
+        from ccagent.core import dialing_rules as dr
+
+        for s in settlements:
+            rules = self.rules.get(s.project_id)
+            pc = self._current(s.project_id, s.contact_id)
+            if rules is None or pc is None:
+                log.warning(
+                    "dialer: attempt %s: contact %s of project %s unknown, state not updated",
+                    s.attempt_id,
+                    s.contact_id,
+                    s.project_id,
+                )
+                continue
+            snap = dr.ContactSnapshot(
+                pc.phone_e164, pc.state, pc.attempts, pc.next_attempt_at, pc.last_result, pc.time_zone
+            )
+            upd = dr.after_attempt(snap, dr.Outcome(s.outcome.value), _utc(s.settled_at), rules)
+            self.repo.record_attempt(
+                s.project_id,
+                int(s.contact_id),
+                upd,
+                _utc(s.settled_at),
+                call_id=s.call_id,
+                results=dict(s.results),
+            )

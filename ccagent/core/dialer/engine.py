@@ -639,6 +639,22 @@ class DialerEngine:
                 out.append(self._settle(a, Outcome.FAILED, now, None, reason="the call never finished"))
         return out
 
+    def settle(
+        self,
+        attempt_id: str,
+        outcome: Outcome,
+        now: float,
+        *,
+        call_id: str | None = None,
+        results: Mapping[str, str | None] | None = None,
+        reason: str = "",
+    ) -> Settlement | None:
+        """Settle an attempt from outside the PBX stream (an operator's or the API's decision)."""
+        a = self.attempts.get(attempt_id)
+        if a is None:
+            return None
+        return self._settle(a, outcome, now, call_id, None, results, reason=reason)
+
     # -- internals ------------------------------------------------------------------------------
     def _pacer(self, a: Attempt, kind: str, ts: float, duration: float, agent: str | None = None) -> None:
         if kind in a.emitted:
