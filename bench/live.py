@@ -156,14 +156,8 @@ def fs_pbx_process(conn: object, rate: float, seconds: float, seed: int) -> None
 
 
 async def daemon_side(port: int, db: Path, conn: object, seconds: float, pbx: str = "asterisk") -> dict:
-    from ccagent.app.daemon import Daemon
+    from ccagent.app.daemon import Daemon, NullNotifier
     from ccagent.config import parse_config
-
-    class Quiet:
-        def ready(self) -> None: ...
-        def watchdog(self) -> None: ...
-        def stopping(self) -> None: ...
-        def status(self, text: str) -> None: ...
 
     pbx_section = (
         {"type": "asterisk", "asterisk": {"port": port, "secret": SECRET}} if pbx == "asterisk"
@@ -175,7 +169,7 @@ async def daemon_side(port: int, db: Path, conn: object, seconds: float, pbx: st
         "legs": {"project_variable": "LAB_PROJECT" if pbx == "asterisk" else "dialer_campaign"},
         "daemon": {"log_level": "WARNING"},
     })
-    daemon = Daemon(config, notifier=Quiet())
+    daemon = Daemon(config, notifier=NullNotifier())
     committed: dict[str, float] = {}
     daemon.pipeline.on_call = lambda rec: committed.__setitem__(rec.call_id, time.monotonic())
     task = asyncio.create_task(daemon.run())

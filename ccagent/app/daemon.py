@@ -41,7 +41,9 @@ class Notifier(Protocol):
     def status(self, text: str) -> None: ...
 
 
-class _NoNotify:
+class NullNotifier:
+    """No systemd (tests, demo, benchmarks, or a plain terminal)."""
+
     def ready(self) -> None: ...
     def watchdog(self) -> None: ...
     def stopping(self) -> None: ...
@@ -52,7 +54,7 @@ def default_notifier() -> Notifier:
     try:
         from ccagent.sysd import SystemdNotifier
     except ImportError:  # pragma: no cover - the module ships with ccagent
-        return _NoNotify()
+        return NullNotifier()
     return SystemdNotifier()
 
 

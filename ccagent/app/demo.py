@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from ccagent.app.daemon import Daemon
+from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.app.reports import query_calls, report
 from ccagent.config import parse_config
 
@@ -36,12 +36,6 @@ DEMO_SCENARIOS = [
 
 EMPLOYEES = {"101": "Олена Коваль", "102": "Ivan Petrov", "103": "Мария Сидорова", "104": "Supervisor Anna"}
 
-
-class _Quiet:
-    def ready(self) -> None: ...
-    def watchdog(self) -> None: ...
-    def stopping(self) -> None: ...
-    def status(self, text: str) -> None: ...
 
 
 def _bar(done: int, total: int, out: TextIO, width: int = 40) -> None:
@@ -73,7 +67,7 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
         "legs": {"project_variable": "LAB_PROJECT"},
         "employees": {"mapping": EMPLOYEES},
     })
-    daemon = Daemon(config, notifier=_Quiet())
+    daemon = Daemon(config, notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
     try:
         await sim.wait_logged_in(1, timeout=10.0)

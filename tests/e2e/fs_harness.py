@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ccagent.app.daemon import Daemon
+from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.config import Config, parse_config
 from ccagent.pbx.esl.capture import iter_capture_events
 from ccagent.pbx.esl.client import EslClient
@@ -18,12 +18,6 @@ from ccagent.sim.esl_server import EslServer
 PASSWORD = "Fs-Esl-s3cr3t-9d2"
 PROJECT_VARIABLE = "dialer_campaign"  # what the FreeSWITCH lab's originates set
 
-
-class _Quiet:
-    def ready(self) -> None: ...
-    def watchdog(self) -> None: ...
-    def stopping(self) -> None: ...
-    def status(self, text: str) -> None: ...
 
 
 def capture_events(path: Path) -> list[dict[str, str]]:
@@ -142,7 +136,8 @@ class LiveFs:
 async def live_fs_daemon(db_url: str, *, event_format: str = "plain", **legs: str) -> AsyncIterator[LiveFs]:
     server = EslServer(password=PASSWORD)
     await server.start()
-    daemon = Daemon(fs_config(server.port, db_url, event_format=event_format, **legs), notifier=_Quiet())
+    config = fs_config(server.port, db_url, event_format=event_format, **legs)
+    daemon = Daemon(config, notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
     live = LiveFs(server, daemon, task)
     try:

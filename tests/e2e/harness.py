@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ccagent.app.daemon import Daemon
+from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.config import Config, parse_config
 from ccagent.pbx.ami.parser import AmiMessage
 from ccagent.pbx.capture import iter_ami_capture
@@ -28,12 +28,6 @@ def capture_events(path: Path) -> list[AmiMessage]:
     """The PBX's spontaneous events of a capture (what a simulated PBX should replay)."""
     return [m for m in iter_ami_capture(path) if "Event" in m and m["Event"] not in _LAB_ANSWERS]
 
-
-class _Quiet:
-    def ready(self) -> None: ...
-    def watchdog(self) -> None: ...
-    def stopping(self) -> None: ...
-    def status(self, text: str) -> None: ...
 
 
 def daemon_config(port: int, db_url: str, **legs: str) -> Config:
@@ -89,7 +83,7 @@ async def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
 async def live_daemon(db_url: str, **legs: str) -> AsyncIterator[Live]:
     sim = SimAsterisk(username="ccagent", secret=SECRET)
     await sim.start()
-    daemon = Daemon(daemon_config(sim.port, db_url, **legs), notifier=_Quiet())
+    daemon = Daemon(daemon_config(sim.port, db_url, **legs), notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
     live = Live(sim, daemon, task)
     try:

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ccagent.app.daemon import Daemon
+from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.app.reports import query_calls, report
 from ccagent.config import parse_config
 
@@ -63,12 +63,6 @@ EMPLOYEES = {
     "1004": "Supervisor Anna",
 }
 
-
-class _Quiet:
-    def ready(self) -> None: ...
-    def watchdog(self) -> None: ...
-    def stopping(self) -> None: ...
-    def status(self, text: str) -> None: ...
 
 
 def _bar(done: int, total: int, out: TextIO, last: list[int], width: int = 40) -> None:
@@ -120,7 +114,7 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
             "employees": {"mapping": EMPLOYEES},
         }
     )
-    daemon = Daemon(config, notifier=_Quiet())
+    daemon = Daemon(config, notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
     try:
         print(
