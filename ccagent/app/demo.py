@@ -101,16 +101,17 @@ def run_demo(
     *, pbx: str = "asterisk", db_path: str = "ccagent-demo.db", calls: int = 120, seconds: float = 30.0,
     seed: int = 7, out: TextIO | None = None,
 ) -> int:
+    """Play the busy hour on the chosen simulated PBX, print the report; returns the exit code."""
     out = out or sys.stdout
-    if pbx != "asterisk":
-        from ccagent.pbx.esl.demo import run_fs_demo
-
-        return run_fs_demo(db_path=db_path, calls=calls, seconds=seconds, seed=seed, out=out)
+    if pbx == "asterisk":
+        play = _run
+    else:
+        from ccagent.pbx.esl.demo import play_busy_hour as play
     path = Path(db_path).resolve()
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     started = time.monotonic()
-    daemon = asyncio.run(_run(path, calls, seconds, seed, out))
+    daemon = asyncio.run(play(path, calls, seconds, seed, out))
     engine = daemon.wiring.engine
     text = report(engine, "legs", "table")
     print("\nResults of all calls", file=out)
@@ -122,4 +123,4 @@ def run_demo(
     summary = ", ".join(f"{k} {v}" for k, v in sorted(dispositions.items()))
     print(f"\n{rows} calls ({summary}) in {time.monotonic() - started:.1f} s", file=out)
     print(f"Database: {path}  (try: ccagent report calls --db sqlite:///{path} --format csv)", file=out)
-    return 0
+    return 0 if rows else 1

@@ -11,20 +11,17 @@ real daemon (`ccagent run` internals, ESL client included) listens to it and wri
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ccagent.app.daemon import Daemon, NullNotifier
-from ccagent.app.reports import query_calls, report
 from ccagent.config import parse_config
 
 if TYPE_CHECKING:
     from ccagent.sim.scenarios import ExpectedCall
 
-__all__ = ["DEMO_SCENARIOS", "EMPLOYEES", "demo_stream", "run_fs_demo"]
+__all__ = ["DEMO_SCENARIOS", "EMPLOYEES", "demo_stream", "play_busy_hour", "run_fs_demo"]
 
 DEMO_PASSWORD = "demo-only-esl-password"
 
@@ -89,7 +86,7 @@ def demo_stream(
     return build_stream(calls, folders=DEMO_SCENARIOS, seed=seed, start_us=start_us, gap_us=2_000_000)
 
 
-async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO) -> Daemon:
+async def play_busy_hour(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO) -> Daemon:
     from ccagent.sim.esl_server import EslServer
 
     events, expected = demo_stream(calls, seed, int((time.time() - 3600) * 1_000_000))
@@ -156,22 +153,7 @@ def run_fs_demo(
     seed: int = 7,
     out: TextIO | None = None,
 ) -> int:
-    """Play the demo, print the report; returns the process exit code."""
-    out = out or sys.stdout
-    path = Path(db_path).resolve()
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    started = time.monotonic()
-    daemon = asyncio.run(_run(path, calls, seconds, seed, out))
-    engine = daemon.wiring.engine
-    text = report(engine, "legs", "table")
-    print("\nResults of all calls", file=out)
-    print("====================", file=out)
-    out.write(text)
-    rows = daemon.wiring.pipeline.store.count_calls()
-    dispositions = Counter(r["disposition"] for r in query_calls(engine))
-    engine.dispose()
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(dispositions.items()))
-    print(f"\n{rows} calls ({summary}) in {time.monotonic() - started:.1f} s", file=out)
-    print(f"Database: {path}  (try: ccagent report calls --db sqlite:///{path} --format csv)", file=out)
-    return 0 if rows else 1
+    """`ccagent demo --pbx freeswitch` (the report part is shared with the Asterisk demo)."""
+    from ccagent.app.demo import run_demo
+
+    return run_demo(pbx="freeswitch", db_path=db_path, calls=calls, seconds=seconds, seed=seed, out=out)
