@@ -378,6 +378,13 @@ class PredictivePacer:
 
     # ------------------------------------------------------------------ control
     def _theta(self, now: float, horizon: float) -> float:
+        """The per-call abandon risk allowed this tick; 0.0 means reserved-agent calls only.
+
+        The model's probabilities are approximate, so the threshold is steered by what happened:
+        observed vs predicted abandons (calibration), spent vs earned budget of the run, and hard
+        floors whenever one more abandon would break the trailing 30-minute window or the
+        projected whole-run rate -- the two limits regulators apply (R-PACE-2).
+        """
         k0 = 3.0
         if now > self._cal_t:
             f = math.exp(-(now - self._cal_t) / self.calibration_s)
