@@ -127,8 +127,12 @@ class CallTracker:
     def _route(
         self, e: ev.PbxEvent, *, call_id: str | None = None, journal_only: bool = False
     ) -> list[CallRecord] | None:
-        assert isinstance(e, ev.ChannelEvent) or call_id is not None
-        cid = call_id if call_id is not None else self._call_for(e)  # type: ignore[arg-type]
+        if call_id is not None:
+            cid = call_id
+        elif isinstance(e, ev.ChannelEvent):
+            cid = self._call_for(e)
+        else:
+            return None  # nothing ties it to a call
         if cid in self._finished:
             return None
         call = self.calls.get(cid)
