@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
+import json
+import operator
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -26,11 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Engine, String, any_, bindparam, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ccagent.core.phones import E164Normalizer, Outcome
 from ccagent.storage.models import ContactRow, ProjectContactRow
-from ccagent.storage.projects_repo import CHUNK, insert_ignore, new_membership
+from ccagent.storage.projects_repo import new_membership
 
 _contacts = ContactRow.__table__
 _pc = ProjectContactRow.__table__
@@ -38,6 +42,8 @@ _pc = ProjectContactRow.__table__
 MAX_REPORTED_ERRORS = 1000
 SNIFF_BYTES = 64 * 1024
 CONTENT_SAMPLE_ROWS = 50
+#: Rows between two progress reports (independent of the chunk size, so a bar moves on small files too).
+PROGRESS_ROWS = 4096
 
 #: (rows done, fraction of the file done or None when unknown)
 Progress = Callable[[int, float | None], None]
@@ -137,14 +143,22 @@ class PhoneNormalizer:
         return raw is not None and self(str(raw))[0] is not None
 
 
-# --- readers: (line number, cells) streams ---
+# --- readers: streams of cells, with the line number of the row last read ---
+
+#: Bytes read (and decoded) at once: big enough that per-read costs vanish, small next to the chunks.
+READ_BLOCK = 1 << 20
+#: Line breaks ``str.splitlines`` knows besides ``\n`` and ``\r\n``: a block holding one is split on ``\n``
+#: only, as iterating the binary file would (the csv module then sees the same lines).
+_OTHER_BREAKS = re.compile("\r(?!\n)|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 @dataclass
 class _Source:
-    rows: Iterator[tuple[int, list[Any]]]
+    rows: Iterator[Sequence[Any]]
+    line: Callable[[], int]  # line number of the row the iterator returned last
     fraction: Callable[[], float | None]
     close: Callable[[], None]
+    texts: Callable[[Sequence[Any]], list[str]]  # cells -> stripped texts
 
 
 def _detect_encoding(head: bytes, path: str) -> str:
@@ -180,6 +194,18 @@ def _sniff_delimiter(sample: str) -> str:
         return best if counts[best] else ","
 
 
+def _split_lines(text: str) -> list[str]:
+    """``text`` (ending in ``\n``) cut after each ``\n`` only, like iterating a binary file."""
+    if _OTHER_BREAKS.search(text) is None:
+        return text.splitlines(keepends=True)
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _csv_texts(cells: Sequence[str]) -> list[str]:
+    return [c.strip() for c in cells]
+
+
 def _open_csv(path: str, head: bytes, report: ImportReport) -> _Source:
     encoding = _detect_encoding(head, path)
     sample = head.decode(encoding, errors="ignore")
@@ -190,32 +216,56 @@ def _open_csv(path: str, head: bytes, report: ImportReport) -> _Source:
     raw = open(path, "rb")  # noqa: SIM115 - closed by _Source.close
     size = os.fstat(raw.fileno()).st_size or 1
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
-    physical = {"line": 0}
 
-    def lines() -> Iterator[str]:
-        # Decoding line by line (not a TextIOWrapper, which decodes blocks ahead of the reader)
-        # so an undecodable byte is reported on its own line.
-        for raw_line in raw:
-            physical["line"] += 1
-            if physical["line"] == 1 and raw_line.startswith(codecs.BOM_UTF8):
-                raw_line = raw_line[3:]
+    def blocks() -> Iterator[list[str]]:
+        # Whole blocks cut at a newline are decoded at once (one C call per megabyte, not one per
+        # line); an undecodable byte is still reported on its own physical line, counted from the bytes.
+        lines_before = 0
+        pending = b""
+        first = True
+        while True:
+            data = raw.read(READ_BLOCK)
+            if data:
+                data = pending + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    pending = data
+                    continue
+                block, pending = data[:cut], data[cut:]
+            elif pending:
+                block, pending = pending, b""
+            else:
+                return
+            if first:
+                first = False
+                if block.startswith(codecs.BOM_UTF8):
+                    block = block[len(codecs.BOM_UTF8) :]
             try:
-                yield raw_line.decode(codec)
-            except UnicodeDecodeError:
+                text = block.decode(codec)
+            except UnicodeDecodeError as exc:
+                line = lines_before + block.count(b"\n", 0, exc.start) + 1
                 raise ImportFileError(
-                    f"{path}: line {physical['line']}: not valid {codec} text (mixed encodings?)"
+                    f"{path}: line {line}: not valid {codec} text (mixed encodings?)"
                 ) from None
+            lines_before += block.count(b"\n")
+            yield _split_lines(text)
 
-    reader = csv.reader(lines(), delimiter=delimiter)
+    reader = csv.reader(itertools.chain.from_iterable(blocks()), delimiter=delimiter)
+    return _Source(
+        reader, lambda: reader.line_num, lambda: min(1.0, raw.tell() / size), raw.close, _csv_texts
+    )
 
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        try:
-            for cells in reader:
-                yield reader.line_num, cells
-        except csv.Error as exc:
-            raise ImportFileError(f"{path}: line {reader.line_num}: {exc}") from None
 
-    return _Source(rows(), lambda: min(1.0, raw.tell() / size), raw.close)
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # Excel stores long digit strings as numbers: 380501234567.0
+    return str(value).strip()
+
+
+def _xlsx_texts(cells: Sequence[Any]) -> list[str]:
+    return [_cell_text(c) for c in cells]
 
 
 def _open_xlsx(path: str, report: ImportReport) -> _Source:
@@ -238,10 +288,10 @@ def _open_xlsx(path: str, report: ImportReport) -> _Source:
     total = ws.max_row if isinstance(ws.max_row, int) and ws.max_row > 0 else None
     state = {"line": 0}
 
-    def rows() -> Iterator[tuple[int, list[Any]]]:
+    def rows() -> Iterator[Sequence[Any]]:
         for i, values in enumerate(ws.iter_rows(values_only=True), start=1):
             state["line"] = i
-            yield i, list(values)
+            yield values
 
     def fraction() -> float | None:
         return min(1.0, state["line"] / total) if total else None
@@ -251,31 +301,13 @@ def _open_xlsx(path: str, report: ImportReport) -> _Source:
         handle.close()
 
     report.format = "xlsx"
-    return _Source(rows(), fraction, close)
-
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # Excel stores long digit strings as numbers: 380501234567.0
-    return str(value).strip()
+    return _Source(rows(), lambda: state["line"], fraction, close, _xlsx_texts)
 
 
 # --- the import ---
 
-
-@dataclass
-class _Row:
-    line: int
-    phone: str
-    name: str | None
-    tz: str | None
-    fields: dict[str, str]
-
-
-def _merge(old: _Row, new: _Row) -> _Row:
-    return _Row(new.line, old.phone, new.name or old.name, new.tz or old.tz, {**old.fields, **new.fields})
+#: A contact as the file gives it: name, time zone, extra fields (phone is the chunk's key).
+_Row = tuple[str | None, str | None, dict[str, str]]
 
 
 def import_contacts(
@@ -286,7 +318,7 @@ def import_contacts(
     default_region: str = "UA",
     progress: Progress | None = None,
     now: datetime | None = None,
-    chunk_rows: int = 5000,
+    chunk_rows: int = 20_000,
 ) -> ImportReport:
     """Import one file; raises ``ImportFileError`` (nothing written) when the file cannot be imported.
 
@@ -294,8 +326,6 @@ def import_contacts(
     ``not_called`` (contacts already in it keep their state).  The caller
     checks that the project accepts uploads (``Action.UPLOAD``).
     """
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     p = str(path)
     now = now or datetime.now(UTC)
     normalize = PhoneNormalizer(default_region)
@@ -311,59 +341,105 @@ def import_contacts(
         source = _open_xlsx(p, report)
     else:
         source = _open_csv(p, head, report)
-
     try:
-        # Find the columns from the header, else from the content of the first rows.
-        sample: list[tuple[int, list[Any]]] = []
-        for item in source.rows:
-            if any(_cell_text(c) for c in item[1]):
-                sample.append(item)
-            if len(sample) >= CONTENT_SAMPLE_ROWS:
-                break
-        if not sample:
-            raise ImportFileError(f"{p}: empty file (no rows)")
-        first = [_cell_text(c) for c in sample[0][1]]
-        roles = [_role_of(h) for h in first]
-        if "phone" in roles:
-            has_header, phone_col = True, roles.index("phone")
-        else:
-            width = max(len(r) for _, r in sample)
-            scores = [
-                sum(1 for _, r in sample if k < len(r) and normalize.is_phone(r[k])) for k in range(width)
-            ]
-            best = max(range(width), key=lambda k: scores[k]) if width else 0
-            if not width or scores[best] * 2 < len(sample) - 1 or scores[best] == 0:
-                shown = ", ".join(repr(h) for h in first[:8])
-                raise ImportFileError(
-                    f"{p}: no phone column: no header is a phone header (phone, телефон, номер, ...) "
-                    f"and no column holds phone numbers; first row: {shown}"
-                )
-            phone_col = best
-            has_header = not normalize.is_phone(sample[0][1][phone_col] if phone_col < len(first) else None)
-            roles = [_role_of(h) if has_header else None for h in first]
-            roles[phone_col] = "phone"
-        names: list[str] = []
-        for k, h in enumerate(first if has_header else []):
-            names.append(h or f"col{k + 1}")
-        name_col = roles.index("name") if "name" in roles else None
-        tz_col = roles.index("tz") if "tz" in roles else None
-        report.phone_column = (
-            (first[phone_col] or f"col{phone_col + 1}") if has_header else f"col{phone_col + 1}"
-        )
-        skip = {phone_col, name_col, tz_col}
-        zones_ok: dict[str, bool] = {}
+        try:
+            _import(engine, source, report, normalize, p, project_id, progress, now, chunk_rows)
+        except csv.Error as exc:
+            raise ImportFileError(f"{p}: line {source.line()}: {exc}") from None
+    finally:
+        source.close()
+    return report
 
-        def parse_row(line: int, cells: list[Any]) -> _Row | None:
-            texts = [_cell_text(c) for c in cells]
+
+def _import(
+    engine: Engine,
+    source: _Source,
+    report: ImportReport,
+    normalize: PhoneNormalizer,
+    p: str,
+    project_id: str | None,
+    progress: Progress | None,
+    now: datetime,
+    chunk_rows: int,
+) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    # Find the columns from the header, else from the content of the first rows.
+    sample: list[tuple[int, Sequence[Any]]] = []
+    for cells in source.rows:
+        if any(_cell_text(c) for c in cells):
+            sample.append((source.line(), cells))
+        if len(sample) >= CONTENT_SAMPLE_ROWS:
+            break
+    if not sample:
+        raise ImportFileError(f"{p}: empty file (no rows)")
+    first = [_cell_text(c) for c in sample[0][1]]
+    roles = [_role_of(h) for h in first]
+    if "phone" in roles:
+        has_header, phone_col = True, roles.index("phone")
+    else:
+        width = max(len(r) for _, r in sample)
+        scores = [sum(1 for _, r in sample if k < len(r) and normalize.is_phone(r[k])) for k in range(width)]
+        best = max(range(width), key=lambda k: scores[k]) if width else 0
+        if not width or scores[best] * 2 < len(sample) - 1 or scores[best] == 0:
+            shown = ", ".join(repr(h) for h in first[:8])
+            raise ImportFileError(
+                f"{p}: no phone column: no header is a phone header (phone, телефон, номер, ...) "
+                f"and no column holds phone numbers; first row: {shown}"
+            )
+        phone_col = best
+        has_header = not normalize.is_phone(sample[0][1][phone_col] if phone_col < len(first) else None)
+        roles = [_role_of(h) if has_header else None for h in first]
+        roles[phone_col] = "phone"
+    names = [h or f"col{k + 1}" for k, h in enumerate(first)] if has_header else []
+    name_col = roles.index("name") if "name" in roles else None
+    tz_col = roles.index("tz") if "tz" in roles else None
+    report.phone_column = (first[phone_col] or f"col{phone_col + 1}") if has_header else f"col{phone_col + 1}"
+    skip = {phone_col, name_col, tz_col}
+    zones_ok: dict[str, bool] = {}
+
+    def field_layout(width: int) -> tuple[Callable[[list[str]], Any], tuple[str, ...]]:
+        """For rows of ``width`` cells: a getter of the extra cells and their field names."""
+        cols = [k for k in range(width) if k not in skip]
+        keys = tuple(names[k] if k < len(names) else f"col{k + 1}" for k in cols)
+        if len(cols) == 1:
+            one = cols[0]
+            return (lambda t: (t[one],)), keys
+        if not cols:
+            return (lambda t: ()), keys
+        return operator.itemgetter(*cols), keys
+
+    layouts: dict[int, tuple[Callable[[list[str]], Any], tuple[str, ...]]] = {}
+    fast = normalize.fast
+    chunk: dict[str, _Row] = {}
+    next_progress = PROGRESS_ROWS
+    writer = _Writer.for_connection
+    with engine.begin() as conn:
+        write = writer(conn, project_id, now)
+        before = _in_project(conn, project_id) if project_id else 0
+
+        def rows() -> Iterator[tuple[int, Sequence[Any]]]:
+            yield from (sample[1:] if has_header else sample)
+            for cells in source.rows:
+                yield -1, cells  # the line is read only for a bad row (source.line() is then current)
+
+        for line, cells in rows():
+            texts = source.texts(cells)
+            n = len(texts)
             if not any(texts):
-                return None
+                continue
             report.rows += 1
-            raw = texts[phone_col] if phone_col < len(texts) else ""
-            e164, why = normalize(raw)
+            if progress is not None and report.rows >= next_progress:
+                next_progress += PROGRESS_ROWS
+                progress(report.rows, source.fraction())
+            raw = texts[phone_col] if phone_col < n else ""
+            e164 = fast(raw) if raw else None
             if e164 is None:
-                _bad(report, line, why or "bad number")
-                return None
-            tz = texts[tz_col] if tz_col is not None and tz_col < len(texts) and texts[tz_col] else None
+                e164, why = normalize(raw)
+                if e164 is None:
+                    _bad(report, line if line >= 0 else source.line(), why or "bad number")
+                    continue
+            tz = texts[tz_col] if tz_col is not None and tz_col < n and texts[tz_col] else None
             if tz is not None:
                 ok = zones_ok.get(tz)
                 if ok is None:
@@ -374,52 +450,29 @@ def import_contacts(
                         ok = False
                     zones_ok[tz] = ok
                 if not ok:
-                    _bad(report, line, f"unknown time zone {tz[:40]!r}")
-                    return None
-            name = texts[name_col][:256] if name_col is not None and name_col < len(texts) else None
-            fields = {
-                (names[k] if k < len(names) else f"col{k + 1}"): v
-                for k, v in enumerate(texts)
-                if v and k not in skip
-            }
-            return _Row(line, e164, name or None, tz, fields)
-
-        def all_rows() -> Iterator[_Row]:
-            items = iter(sample[1:] if has_header else sample)
-            for line, cells in items:
-                row = parse_row(line, cells)
-                if row is not None:
-                    yield row
-            for line, cells in source.rows:
-                row = parse_row(line, cells)
-                if row is not None:
-                    yield row
-
-        with engine.begin() as conn:
-            before = _in_project(conn, project_id) if project_id else 0
-            chunk: dict[str, _Row] = {}
-            for row in all_rows():
-                prev = chunk.get(row.phone)
-                if prev is not None:
-                    report.duplicates += 1
-                    chunk[row.phone] = _merge(prev, row)
-                else:
-                    chunk[row.phone] = row
-                if len(chunk) >= chunk_rows:
-                    _write_chunk(conn, chunk, report, project_id, now)
-                    chunk = {}
-                    if progress:
-                        progress(report.rows, source.fraction())
-            _write_chunk(conn, chunk, report, project_id, now)
-            if project_id:
-                report.added_to_project = _in_project(conn, project_id) - before
-                unique = report.created + report.merged
-                report.already_in_project = unique - report.added_to_project
-            if progress:
-                progress(report.rows, 1.0)
-    finally:
-        source.close()
-    return report
+                    _bad(report, line if line >= 0 else source.line(), f"unknown time zone {tz[:40]!r}")
+                    continue
+            name = (texts[name_col][:256] or None) if name_col is not None and name_col < n else None
+            layout = layouts.get(n)
+            if layout is None:
+                layout = layouts[n] = field_layout(n)
+            fields = {k: v for k, v in zip(layout[1], layout[0](texts), strict=True) if v}
+            prev = chunk.get(e164)
+            if prev is not None:
+                report.duplicates += 1
+                chunk[e164] = (name or prev[0], tz or prev[1], {**prev[2], **fields})
+                continue
+            chunk[e164] = (name, tz, fields)
+            if len(chunk) >= chunk_rows:
+                write.chunk(chunk, report)
+                chunk = {}
+        write.chunk(chunk, report)
+        if project_id:
+            report.added_to_project = _in_project(conn, project_id) - before
+            unique = report.created + report.merged
+            report.already_in_project = unique - report.added_to_project
+        if progress:
+            progress(report.rows, 1.0)
 
 
 def _bad(report: ImportReport, line: int, reason: str) -> None:
@@ -433,71 +486,156 @@ def _in_project(conn: Connection, project_id: str | None) -> int:
     return int(conn.execute(q).scalar_one())
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+# --- writing: one chunk of distinct numbers at a time, set-wise ---
 
 
-def _write_chunk(
-    conn: Connection, chunk: dict[str, _Row], report: ImportReport, project_id: str | None, now: datetime
-) -> None:
-    if not chunk:
-        return
-    phones = list(chunk)
-    existing: dict[str, Any] = {}
-    for part in _chunks(phones):
-        q = select(
-            _contacts.c.id, _contacts.c.phone_e164, _contacts.c.name, _contacts.c.time_zone,
-            _contacts.c.fields, _contacts.c.updated_at,
-        ).where(_contacts.c.phone_e164.in_(part))  # fmt: skip
-        for r in conn.execute(q):
-            existing[r.phone_e164] = r
-    updates: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
-    ids: dict[str, int] = {}
-    for phone, row in chunk.items():
-        old = existing.get(phone)
-        if old is None:
-            inserts.append(
-                {
-                    "phone_e164": phone, "name": row.name, "time_zone": row.tz, "fields": row.fields,
-                    "created_at": now, "updated_at": now,
-                }
-            )  # fmt: skip
-            report.created += 1
-            continue
-        ids[phone] = old.id
-        if old.updated_at == now:
-            report.duplicates += 1  # created or touched earlier in this same file
-        else:
-            report.merged += 1
-        fields = {**dict(old.fields or {}), **row.fields}
-        name = row.name or old.name
-        tz = row.tz or old.time_zone
-        if (name, tz, fields) != (old.name, old.time_zone, dict(old.fields or {})) or old.updated_at != now:
-            updates.append(
-                {"b_id": old.id, "name": name, "time_zone": tz, "fields": fields, "updated_at": now}
-            )
-    if updates:
-        conn.execute(
-            update(_contacts)
-            .where(_contacts.c.id == bindparam("b_id"))
-            .values(
-                name=bindparam("name"),
-                time_zone=bindparam("time_zone"),
-                fields=bindparam("fields"),
-                updated_at=bindparam("updated_at"),
-            ),
-            updates,
+def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
+    """The column type's own bind processing (JSON text, UTC timestamps), for rows sent to the driver."""
+    proc = column.type.bind_processor(dialect)
+    return proc if proc is not None else (lambda v: v)
+
+
+class _Writer:
+    """Merges a chunk into the contact base and the project in a few statements, not a few per row.
+
+    Per chunk: ONE query finds the numbers already in the base; new contacts go in as one
+    bulk write (SQLite: a driver-level executemany of plain tuples, the values already in
+    the column types' storage form; PostgreSQL: COPY); merged contacts are updated in one
+    executemany (SQLite) or COPY into a temporary table + one UPDATE ... FROM (PostgreSQL);
+    the project's memberships come from ONE INSERT ... SELECT ... ON CONFLICT DO NOTHING.
+    All inside the caller's transaction: a file that fails leaves nothing.
+    """
+
+    def __init__(self, conn: Connection, project_id: str | None, now: datetime) -> None:
+        self.conn = conn
+        self.project_id = project_id
+        self.now = now
+        dialect = conn.dialect
+        # JSON as text, by the serializer SQLAlchemy's JSON type uses (a str is valid COPY input too).
+        self.fields_out: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+        self.now_out = _processor(_contacts.c.updated_at, dialect)(now)
+        self.lookup = self._lookup_statement()
+        self.member = self._membership_statement() if project_id else None
+
+    @staticmethod
+    def for_connection(conn: Connection, project_id: str | None, now: datetime) -> _Writer:
+        if conn.dialect.name == "postgresql":
+            return _PgWriter(conn, project_id, now)
+        return _Writer(conn, project_id, now)
+
+    # The chunk's numbers as ONE bound value (a JSON array on SQLite, an array on PostgreSQL), so each
+    # statement is compiled once and cached whatever the chunk size, and no parameter limit applies.
+    def _in_chunk(self) -> Any:
+        return _contacts.c.phone_e164.in_(
+            select(func.json_each(bindparam("phones")).table_valued("value").c.value).scalar_subquery()
         )
-    if inserts:
-        # executemany of one cached statement (a multi-row VALUES would be recompiled per batch).
-        conn.execute(insert(_contacts), inserts)
-    if project_id:
-        new_phones = [r["phone_e164"] for r in inserts]
-        for part in _chunks(new_phones):
-            q = select(_contacts.c.id, _contacts.c.phone_e164).where(_contacts.c.phone_e164.in_(part))
-            ids.update((r.phone_e164, r.id) for r in conn.execute(q))
-        members = [new_membership(project_id, cid, now) for cid in ids.values()]
-        for part in _chunks(members):
-            insert_ignore(conn, _pc, part, ("project_id", "contact_id"))
+
+    def _phones_param(self, phones: list[str]) -> Any:
+        return json.dumps(phones)
+
+    def _lookup_statement(self) -> Any:
+        c = _contacts.c
+        return select(c.id, c.phone_e164, c.name, c.time_zone, c.fields, c.updated_at).where(self._in_chunk())
+
+    def _membership_statement(self) -> Any:
+        values = new_membership(self.project_id or "", 0, self.now)
+        cols = [k for k in values if k != "contact_id"]
+        picked = select(
+            *[
+                _contacts.c.id if k == "contact_id" else literal(values[k], _pc.c[k].type).label(k)
+                for k in ["contact_id", *cols]
+            ]
+        ).where(self._in_chunk())
+        ins = postgresql.insert(_pc) if self.conn.dialect.name == "postgresql" else sqlite.insert(_pc)
+        return ins.from_select(["contact_id", *cols], picked).on_conflict_do_nothing(
+            index_elements=["project_id", "contact_id"]
+        )
+
+    def chunk(self, chunk: dict[str, _Row], report: ImportReport) -> None:
+        if not chunk:
+            return
+        phones = list(chunk)
+        param = self._phones_param(phones)
+        existing = {r.phone_e164: r for r in self.conn.execute(self.lookup, {"phones": param})}
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        fields_out, now_out, now = self.fields_out, self.now_out, self.now
+        for phone, (name, tz, fields) in chunk.items():
+            old = existing.get(phone)
+            if old is None:
+                inserts.append((phone, name, tz, fields_out(fields), now_out, now_out))
+                continue
+            if old.updated_at == now:
+                report.duplicates += 1  # created or touched earlier in this same file
+            else:
+                report.merged += 1
+            old_fields = dict(old.fields or {})
+            merged = {**old_fields, **fields}
+            new_name = name or old.name
+            new_tz = tz or old.time_zone
+            if (new_name, new_tz, merged) != (old.name, old.time_zone, old_fields) or old.updated_at != now:
+                updates.append((old.id, new_name, new_tz, fields_out(merged), now_out))
+        report.created += len(inserts)
+        if updates:
+            self.update(updates)
+        if inserts:
+            self.insert(inserts)
+        if self.member is not None:
+            self.conn.execute(self.member, {"phones": param})
+
+    def insert(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.exec_driver_sql(
+            f"INSERT INTO {_contacts.name} (phone_e164, name, time_zone, fields, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def update(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.exec_driver_sql(
+            f"UPDATE {_contacts.name} SET name = ?, time_zone = ?, fields = ?, updated_at = ? WHERE id = ?",
+            [(name, tz, fields, ts, cid) for cid, name, tz, fields, ts in rows],
+        )
+
+
+class _PgWriter(_Writer):
+    """PostgreSQL: COPY for the bulk (one round trip per chunk instead of one statement per row)."""
+
+    TEMP = "ccagent_import_merge"
+
+    def __init__(self, conn: Connection, project_id: str | None, now: datetime) -> None:
+        super().__init__(conn, project_id, now)
+        self.temp_ready = False
+
+    def _in_chunk(self) -> Any:
+        return _contacts.c.phone_e164 == any_(bindparam("phones", type_=postgresql.ARRAY(String)))
+
+    def _phones_param(self, phones: list[str]) -> Any:
+        return phones
+
+    def _copy(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cur, cur.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def insert(self, rows: list[tuple[Any, ...]]) -> None:
+        self._copy(
+            f"COPY {_contacts.name} (phone_e164, name, time_zone, fields, created_at, updated_at) FROM STDIN",
+            rows,
+        )
+
+    def update(self, rows: list[tuple[Any, ...]]) -> None:
+        if not self.temp_ready:
+            self.conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {self.TEMP} (id integer PRIMARY KEY, name varchar(256), "
+                "time_zone varchar(64), fields json, updated_at timestamptz) ON COMMIT DROP"
+            )
+            self.temp_ready = True
+        else:
+            self.conn.exec_driver_sql(f"TRUNCATE {self.TEMP}")
+        self._copy(f"COPY {self.TEMP} (id, name, time_zone, fields, updated_at) FROM STDIN", rows)
+        self.conn.exec_driver_sql(
+            f"UPDATE {_contacts.name} AS c SET name = m.name, time_zone = m.time_zone, fields = m.fields, "
+            f"updated_at = m.updated_at FROM {self.TEMP} AS m WHERE c.id = m.id"
+        )

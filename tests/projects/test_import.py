@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import Engine, func, select
 
+from ccagent.app import contacts_import
 from ccagent.app.contacts_import import ImportFileError, import_contacts
 from ccagent.app.projects import ProjectService
 from ccagent.core.projects import ContactState
@@ -202,3 +205,124 @@ def test_R_PRJ_7_progress_and_a_large_file(migrated_engine: Engine, tmp_path: Pa
     assert (report.rows, report.created, report.duplicates, report.bad_rows) == (n + 1, n, 1, 0)
     assert len(seen) >= 2 and seen[-1] == (n + 1, 1.0)
     assert all(a[0] <= b[0] and (a[1] or 0) <= (b[1] or 0) for a, b in itertools.pairwise(seen))
+
+
+def _model_import(
+    rows: list[list[str]], region: str, base: dict[str, tuple[str | None, dict[str, str]]]
+) -> tuple[dict[str, tuple[str | None, dict[str, str]]], list[int], int]:
+    """What an import must store, computed the plain way: phonenumbers row by row, dicts merged in order."""
+    out = {k: (v[0], dict(v[1])) for k, v in base.items()}
+    bad: list[int] = []
+    duplicates = 0
+    seen: set[str] = set()
+    header = rows[0]
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue  # a blank line: not a row
+        raw = row[0].strip()
+        try:
+            num = phonenumbers.parse(raw, region)
+            ok = phonenumbers.is_valid_number(num)
+        except phonenumbers.NumberParseException:
+            ok = False
+        if not ok:
+            bad.append(line)
+            continue
+        e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+        fields = {h: v.strip() for h, v in zip(header[2:], row[2:], strict=True) if v.strip()}
+        name = row[1].strip() or None
+        if e164 in seen:
+            duplicates += 1
+        seen.add(e164)
+        old_name, old_fields = out.get(e164, (None, {}))
+        out[e164] = (name or old_name, {**old_fields, **fields})
+    return out, bad, duplicates
+
+
+def _numbers_in(rows: list[list[str]]) -> set[str]:
+    return set(_model_import(rows, "UA", {})[0])
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 20_000])
+def test_R_PRJ_7_generated_file_imports_exactly_what_the_plain_model_says(
+    migrated_engine: Engine, tmp_path: Path, service: ProjectService, repo: ProjectRepo, chunk_rows: int
+) -> None:
+    """Valid, invalid and repeated numbers in many spellings, twice (the second import merges): the
+    base, the counts, the bad lines and the project equal a row-by-row model using phonenumbers."""
+    rng = random.Random(7)
+    service.create("p", "P", "autoinformer")
+    spellings = [
+        "0{n}", "+380{n}", "00380{n}", "380{n}", "({a}) {b}-{c}", "0 {a} {b} {c}", "+38 0{n}", "{n}",
+        "8{n}", "+7{n}", "0{n}1", "abc", "", "+1 212 555 {c}", "0{n}#", "0-{a}-{b}.{c}",
+    ]  # fmt: skip
+    base: dict[str, tuple[str | None, dict[str, str]]] = {}
+    for round_ in range(2):
+        rows = [["phone", "name", "city", "note"]]
+        for i in range(400):
+            n = f"{rng.choice(['50', '67', '93', '44', '32'])}{rng.randrange(10**7):07d}"
+            if rng.random() < 0.2:
+                n = "501234567"  # repeats
+            a, b, c = n[:3], n[3:6], n[6:]
+            phone = rng.choice(spellings).format(n=n, a=a, b=b, c=c)
+            rows.append([phone, rng.choice(["", f"N{round_}-{i}"]), rng.choice(["", "Kyiv", "Lviv"]),
+                         rng.choice(["", f"r{round_}"])])  # fmt: skip
+        expected, bad_lines, dups = _model_import(rows, "UA", base)
+        path = _write(tmp_path / f"g{round_}.csv", rows, encoding="utf-8", delimiter=";")
+        report = import_contacts(migrated_engine, path, project_id="p", chunk_rows=chunk_rows)
+        assert [e.line for e in report.errors] == bad_lines
+        assert report.bad_rows == len(bad_lines)
+        assert report.rows == sum(1 for r in rows[1:] if any(r))
+        in_file = _numbers_in(rows)
+        assert (report.created, report.duplicates) == (len(in_file - set(base)), dups)
+        assert report.merged == len(in_file & set(base))
+        assert _contacts(migrated_engine) == expected
+        assert {c.phone_e164 for c in repo.project_contacts("p")} == set(expected)
+        base = expected
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
+def test_R_PRJ_7_csv_read_in_blocks_keeps_lines_fields_and_line_numbers(
+    migrated_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Blocks cut anywhere: BOM, quoted fields over two lines, a lone CR and U+2028 inside fields, a last
+    line without newline; bad rows keep their physical line numbers."""
+    monkeypatch.setattr(contacts_import, "READ_BLOCK", block)
+    text = (
+        "phone;name;note\r\n"
+        '0501234567;Іван;"two\nlines"\r\n'  # lines 2-3
+        "not a number;X;y\r\n"  # line 4
+        '0671234567;Ол\u2028ена;"a\rb"\r\n'  # line 5: U+2028 and a CR that are not line breaks
+        "\r\n"  # line 6: blank
+        "123;Y;z\r\n"  # line 7
+        "0931234567;Петро;last"  # line 8, no newline
+    )
+    path = tmp_path / "b.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    report = import_contacts(migrated_engine, path, chunk_rows=2)
+    assert [e.line for e in report.errors] == [4, 7]
+    assert (report.rows, report.created, report.encoding) == (5, 3, "utf-8-sig")
+    got = _contacts(migrated_engine)
+    assert got["+380501234567"] == ("Іван", {"note": "two\nlines"})
+    assert got["+380671234567"] == ("Ол\u2028ена", {"note": "a\rb"})
+    assert got["+380931234567"] == ("Петро", {"note": "last"})
+
+
+@pytest.mark.parametrize("block", [5, 4096])
+def test_R_PRJ_7_undecodable_line_in_a_later_block_names_its_line(
+    migrated_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(contacts_import, "READ_BLOCK", block)
+    good = "".join(f"+3805012{i:05d};n{i}\r\n" for i in range(4000))  # past the 64 KB sniffed
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"phone;name\r\n" + good.encode() + "+380671234567;Ол\r\n".encode("cp1251") + b"0;1\r\n")
+    with pytest.raises(ImportFileError, match=r"line 4002: not valid utf-8"):
+        import_contacts(migrated_engine, path, chunk_rows=100)  # chunks written before the error
+    _nothing_imported(migrated_engine)
+
+
+def test_R_PRJ_7_unquoted_lone_cr_is_refused_with_its_line(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b"phone;name\n0501234567;a\rb\n")
+    with pytest.raises(ImportFileError, match=r"line 2: new-line character"):
+        import_contacts(migrated_engine, path)
+    _nothing_imported(migrated_engine)
