@@ -206,8 +206,23 @@ def _extract_country_code(number: str) -> tuple[int, str]:
     return 0, number
 
 
+@cache
+def _single_region_meta(country_code: int) -> _Meta | None:
+    """The metadata validating a calling code of ONE region (the common case), else None."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if regions is None or len(regions) != 1:
+        return None
+    md = _meta_for(country_code, regions[0].upper())
+    if md is None or (regions[0] != REGION_CODE_FOR_NON_GEO_ENTITY and md.country_code != country_code):
+        return None
+    return md
+
+
 def _is_valid(country_code: int, nsn: str) -> bool:
     """phonenumbers.is_valid_number: region_code_for_number, then is_valid_number_for_region."""
+    single = _single_region_meta(country_code)
+    if single is not None:
+        return single.is_valid_nsn(nsn)
     regions = COUNTRY_CODE_TO_REGION_CODE.get(country_code)
     if regions is None:
         return False
@@ -244,6 +259,8 @@ class _Undecided(Exception):
 
 def _nsn(national: str) -> str:
     """national_significant_number of what parse stores (int national number + Italian leading zeros)."""
+    if national[0] != "0":
+        return national  # str(int(national)) for digits without a leading zero
     zeros = 0
     if len(national) > 1 and national[0] == "0":
         zeros = 1
