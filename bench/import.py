@@ -1,7 +1,7 @@
 """Contacts import throughput and peak memory (R-PRJ-7): a 1M-row CSV and a 200k-row XLSX.
 
 Run: python bench/import.py [--csv-rows 1000000] [--xlsx-rows 200000] [--db sqlite|postgres|URL]
-     [--profile N] [--no-tenth]
+     [--profile N] [--no-tenth] [--repeat N]
 Each case runs in a child process so its peak RSS (ru_maxrss) is its own.
 Prints rows/s and peak RSS; docs/projects.md and docs/performance.md record the figures.
 ``--db postgres`` uses the test server (``CCAGENT_TEST_PG_URL`` or the URL of tests/conftest.py) in a
@@ -96,11 +96,24 @@ def child(file: str, db: str, profile: int) -> None:
                       "peak_rss_mb": rss_mb, "rss_before_mb": rss0}))  # fmt: skip
 
 
-def run(file: Path, tmp: Path, label: str, db: str, profile: int) -> None:
+def run(file: Path, tmp: Path, label: str, db: str, profile: int, repeat: int = 1) -> None:
+    """``repeat`` runs (fresh database each): each is printed, then the median (the box may be shared)."""
+    rates = []
+    for _ in range(repeat):
+        rates.append(run_once(file, tmp, label, db, profile))
+    if repeat > 1:
+        rates.sort()
+        print(f"{label}: median of {repeat} runs {rates[len(rates) // 2]:,.0f} rows/s "
+              f"(min {rates[0]:,.0f}, max {rates[-1]:,.0f})", flush=True)  # fmt: skip
+
+
+def run_once(file: Path, tmp: Path, label: str, db: str, profile: int) -> float:
     schema = None
     base = ""
     if db == "sqlite":
         url = f"sqlite:///{tmp / (label.replace(' ', '_') + '.db')}"
+        for suffix in ("", "-wal", "-shm"):
+            Path(url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
     else:
         base = os.environ.get("CCAGENT_TEST_PG_URL", DEFAULT_PG_URL) if db == "postgres" else db
         url, schema = _pg_schema_url(base)
@@ -119,6 +132,7 @@ def run(file: Path, tmp: Path, label: str, db: str, profile: int) -> None:
           f"{r['created']} created, {r['duplicates']} duplicates, {r['bad']} bad) in {r['s']:.2f} s = "
           f"{r['rows_per_s']:,.0f} rows/s, peak RSS {r['peak_rss_mb']:.0f} MB "
           f"(before the import {r['rss_before_mb']:.0f} MB)", flush=True)  # fmt: skip
+    return float(r["rows_per_s"])
 
 
 def main() -> None:
@@ -128,6 +142,9 @@ def main() -> None:
     ap.add_argument("--db", default="sqlite", help="sqlite (a file), postgres (the test server) or a URL")
     ap.add_argument("--profile", type=int, default=0, help="print the N top cProfile entries per case")
     ap.add_argument("--no-tenth", action="store_true", help="skip the 1/10-size CSV case (memory check)")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs per case (fresh database each); prints the median"
+    )
     ap.add_argument("--child", nargs=3)
     args = ap.parse_args()
     if args.child:
@@ -139,11 +156,11 @@ def main() -> None:
         for rows in sorted(s for s in sizes if s):
             f = tmp / f"c{rows}.csv"
             make_csv(f, rows)
-            run(f, tmp, f"csv {rows}", args.db, args.profile)
+            run(f, tmp, f"csv {rows}", args.db, args.profile, args.repeat)
         if args.xlsx_rows:
             f = tmp / "c.xlsx"
             make_xlsx(f, args.xlsx_rows)
-            run(f, tmp, f"xlsx {args.xlsx_rows}", args.db, args.profile)
+            run(f, tmp, f"xlsx {args.xlsx_rows}", args.db, args.profile, args.repeat)
 
 
 if __name__ == "__main__":

@@ -597,6 +597,11 @@ class _Writer:
         )
 
 
+#: COPY text format: backslash, newline, carriage return and tab are escaped; ``\\N`` is NULL.
+COPY_WRITE_ROWS = 4096  # rows per COPY data message: big writes, no chunk-sized string
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 class _PgWriter(_Writer):
     """PostgreSQL: COPY for the bulk (one round trip per chunk instead of one statement per row)."""
 
@@ -604,6 +609,7 @@ class _PgWriter(_Writer):
 
     def __init__(self, conn: Connection, project_id: str | None, now: datetime) -> None:
         super().__init__(conn, project_id, now)
+        self.now_out = now.isoformat()  # timestamptz input text
         self.temp_ready = False
 
     def _in_chunk(self) -> Any:
@@ -613,11 +619,20 @@ class _PgWriter(_Writer):
         return phones
 
     def _copy(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """COPY ... FROM STDIN in text format, the chunk written as one string (not a write_row per row)."""
         driver = self.conn.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cur, cur.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+            for i in range(0, len(rows), COPY_WRITE_ROWS):
+                copy.write(
+                    "".join(
+                        [
+                            "\t".join(["\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row])
+                            + "\n"
+                            for row in rows[i : i + COPY_WRITE_ROWS]
+                        ]
+                    )
+                )
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         self._copy(

@@ -326,3 +326,30 @@ def test_R_PRJ_7_unquoted_lone_cr_is_refused_with_its_line(migrated_engine: Engi
     with pytest.raises(ImportFileError, match=r"line 2: new-line character"):
         import_contacts(migrated_engine, path)
     _nothing_imported(migrated_engine)
+
+
+def test_R_PRJ_7_awkward_text_survives_the_bulk_write_and_the_merge(
+    migrated_engine: Engine, tmp_path: Path
+) -> None:
+    """Tabs, backslashes, a literal \\N, quotes and newlines in names and fields: stored as read (PostgreSQL
+    bulk-writes through COPY text, where these are escapes), on creation and on merge."""
+    awkward = ["a\tb", "back\\slash", "\\N", 'q"uote', "new\nline", "cr\rhere", "\\.", "tab\t\\t"]
+    rows = [["phone", "name", "note"]] + [
+        [f"05012345{i:02d}", awkward[i], awkward[-1 - i]] for i in range(len(awkward))
+    ]
+    text = "".join(";".join('"' + c.replace('"', '""') + '"' for c in r) + "\n" for r in rows)
+    path = tmp_path / "awk.csv"
+    path.write_text(text, encoding="utf-8")
+    report = import_contacts(migrated_engine, path)
+    assert (report.created, report.bad_rows) == (len(awkward), 0)
+    expected = {f"+3805012345{i:02d}": (awkward[i], {"note": awkward[-1 - i]}) for i in range(len(awkward))}
+    assert _contacts(migrated_engine) == expected
+    again = [["phone", "extra"]] + [[f"05012345{i:02d}", awkward[i]] for i in range(len(awkward))]
+    path.write_text(
+        "".join(";".join('"' + c.replace('"', '""') + '"' for c in r) + "\n" for r in again), encoding="utf-8"
+    )
+    report = import_contacts(migrated_engine, path, chunk_rows=3)
+    assert (report.merged, report.created) == (len(awkward), 0)
+    got = _contacts(migrated_engine)
+    for i, a in enumerate(awkward):
+        assert got[f"+3805012345{i:02d}"] == (a, {"note": awkward[-1 - i], "extra": a})
