@@ -67,7 +67,7 @@ def agent_states(db_url: str) -> list[dict[str, Any]]:
 
 
 async def _ami_pause(
-    config: Config, interface: str, paused: bool, queue: str | None, reason: str | None
+    config: Config, interface: str, paused: bool, queue: str | None, reason: str | None, timeout: float
 ) -> str:
     from ccagent.pbx.ami.client import AmiClient
     from ccagent.pbx.ami.originate import pause_action
@@ -84,9 +84,9 @@ async def _ami_pause(
     )
     task = asyncio.create_task(client.run())
     try:
-        await client.wait_connected(timeout=10.0)
+        await client.wait_connected(timeout=timeout)
         resp = await client.send_action(
-            pause_action(interface, paused, queue=queue, reason=reason), timeout=10.0
+            pause_action(interface, paused, queue=queue, reason=reason), timeout=timeout
         )
     finally:
         await client.close()
@@ -96,7 +96,7 @@ async def _ami_pause(
     return resp.get("Message", "") or "ok"
 
 
-async def _esl_pause(config: Config, agent: str, paused: bool) -> str:
+async def _esl_pause(config: Config, agent: str, paused: bool, timeout: float) -> str:
     from ccagent.pbx.esl.client import EslClient, EslState
     from ccagent.pbx.esl.originate import pause_command
 
@@ -111,13 +111,13 @@ async def _esl_pause(config: Config, agent: str, paused: bool) -> str:
     )
     task = asyncio.create_task(client.run())
     try:
-        for _ in range(1000):
+        for _ in range(max(1, int(timeout * 100))):
             if client.state is EslState.CONNECTED:
                 break
             await asyncio.sleep(0.01)
         else:
             raise TimeoutError(f"FreeSWITCH {fs.host}:{fs.port} not reachable")
-        reply = await client.api(pause_command(agent, paused), timeout=10.0)
+        reply = await client.api(pause_command(agent, paused), timeout=timeout)
     finally:
         await client.close()
         await asyncio.gather(task, return_exceptions=True)
@@ -135,11 +135,14 @@ async def set_paused(
     reason: str | None = None,
     interface_template: str = "PJSIP/{ext}",
     agent_template: str = "{ext}@default",
+    timeout: float = 10.0,
 ) -> str:
     """Pause (with a reason code) or unpause an agent on the configured PBX; returns its answer."""
     if config.pbx.type == "asterisk":
-        return await _ami_pause(config, interface_template.format(ext=extension), paused, queue, reason)
-    return await _esl_pause(config, agent_template.format(ext=extension), paused)
+        return await _ami_pause(
+            config, interface_template.format(ext=extension), paused, queue, reason, timeout
+        )
+    return await _esl_pause(config, agent_template.format(ext=extension), paused, timeout)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -169,6 +172,7 @@ def _cmd_pause(args: argparse.Namespace, paused: bool) -> int:
                 reason=getattr(args, "reason", None),
                 interface_template=args.interface,
                 agent_template=args.agent,
+                timeout=args.timeout,
             )
         )
     except ValueError as exc:  # a bad extension / reason (names the field)
@@ -210,6 +214,9 @@ def register(subparsers: Any) -> None:
         )
         p.add_argument(
             "--agent", default="{ext}@default", help="FreeSWITCH agent name (default: %(default)s)"
+        )
+        p.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to reach the PBX (default: %(default)s)"
         )
         p.set_defaults(func=lambda a, paused=paused: _cmd_pause(a, paused))
 

@@ -209,7 +209,7 @@ def test_R_PRJ_5_cli_pause_and_ready_go_to_freeswitch(pbx_thread: _ThreadLoop, t
 def test_R_PRJ_5_cli_pause_unreachable_pbx_exits_69(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("pbx:\n  type: freeswitch\n  freeswitch:\n    port: 1\n    password: pw-123456\n", "utf-8")
-    assert cli_main(["agent", "pause", "1002", "-c", str(cfg)]) == 69
+    assert cli_main(["agent", "pause", "1002", "-c", str(cfg), "--timeout", "0.5"]) == 69
 
 
 def test_R_PRJ_5_cli_list_shows_the_latest_pbx_state(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
