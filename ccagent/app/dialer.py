@@ -56,6 +56,8 @@ __all__ = [
     "OriginatePort",
     "ProjectContacts",
     "RetryRules",
+    "pacer_for",
+    "project_run",
 ]
 
 
@@ -468,3 +470,73 @@ class ProjectContacts:
                 call_id=s.call_id,
                 results=dict(s.results),
             )
+
+
+# -- a project row -> what the engine needs, for the dialplans shipped in dialplan/ ------------------
+
+
+def project_run(project: Any, pbx: str, *, connect_deadline_s: float = 2.0) -> ProjectRun:
+    """The engine's view of a project (``ccagent.core.projects.Project``) for ``pbx``.
+
+    Targets are the contexts shipped in ``dialplan/asterisk/extensions_ccagent.conf``
+    (``ccagent-dialer`` queue with the 2 s safe harbour, ``ccagent-amd``, ``ccagent-autoinformer``,
+    ``ccagent-robot``; the extension is the dialled number) and
+    ``dialplan/freeswitch/ccagent_dialer.xml`` (context ``ccagent``: ``dialer_<queue>``,
+    ``autoinformer``, ``avmd``, ``robot``).
+    """
+    s: Mapping[str, Any] = project.settings or {}
+    kind = str(getattr(project.type, "value", project.type))
+    amd = bool(s.get("amd"))
+    message = s.get("message")
+    queue = project.queue
+    variables: list[tuple[str, str]] = []
+    if pbx == "asterisk":
+        context = {
+            "operators": "ccagent-amd" if amd else "ccagent-dialer",
+            "autoinformer": "ccagent-autoinformer",
+            "robot": "ccagent-robot",
+        }.get(kind, "ccagent-dialer")
+        exten = "{number}"
+        if queue:
+            variables.append(("CCAGENT_QUEUE", queue))
+        variables.append(("CCAGENT_QLIMIT", str(int(connect_deadline_s))))
+        if message:
+            variables.append(("CCAGENT_MESSAGE", str(message)))
+        if kind == "robot" and s.get("robot_context"):
+            variables.append(("CCAGENT_ROBOT_AGI", str(s["robot_context"])))
+    else:
+        context = "ccagent"
+        exten = {
+            "operators": f"dialer_{queue}" if queue else "dialer_default",
+            "autoinformer": "avmd" if amd else "autoinformer",
+            "robot": "robot",
+        }.get(kind, "autoinformer")
+        variables.append(("ccagent_project", project.id))
+        if message:
+            variables.append(("ccagent_message", str(message)))
+    return ProjectRun(
+        project.id,
+        kind=kind,
+        queue=queue if kind == "operators" else None,
+        caller_id=project.caller_id,
+        context=context,
+        exten=exten,
+        max_lines=int(s.get("max_channels") or 30),
+        connect_deadline_s=connect_deadline_s,
+        amd=amd,
+        wrap_up_s=float(s.get("wrap_up_s") or 0.0),
+        variables=tuple(variables),
+    )
+
+
+def pacer_for(project: Any) -> PacerLike:
+    """Predictive for operator projects in predictive mode (target from ``abandon_target_pct``),
+    else progressive: one call per free line / agent (R-PACE-1)."""
+    from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
+
+    mode = str(getattr(project.mode, "value", project.mode) or "")
+    kind = str(getattr(project.type, "value", project.type))
+    if kind == "operators" and mode == "predictive":
+        pct = float((project.settings or {}).get("abandon_target_pct") or 3.0)
+        return PredictivePacer(target_abandon=pct / 100.0)
+    return ProgressivePacer()

@@ -234,3 +234,58 @@ def test_R_PRJ_5_cli_list_shows_the_latest_pbx_state(tmp_path: Path, capsys) -> 
     out = capsys.readouterr().out.splitlines()
     assert out[1].split()[:3] == ["101", "ready", "hotline"]
     assert out[2].split()[:3] == ["102", "ready", "hotline"]
+
+
+def test_R_PRJ_1_project_rows_target_the_shipped_dialplans() -> None:
+    from datetime import UTC, datetime
+
+    from ccagent.app.dialer import pacer_for, project_run
+    from ccagent.core.agents import AgentBoard
+    from ccagent.core.dialer.engine import Attempt, DialerEngine
+    from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
+    from ccagent.core.projects import new_project
+
+    now = datetime(2026, 3, 10, tzinfo=UTC)
+    ops = new_project(
+        "spring",
+        "Spring",
+        "operators",
+        now,
+        mode="predictive",
+        queue="support",
+        caller_id="2000",
+        settings={"message": "ccagent/sorry", "wrap_up_s": 15, "max_channels": 12, "abandon_target_pct": 2},
+    )
+    robot = new_project("bot", "Bot", "robot", now, settings={"robot_context": "agi://bot/run", "amd": True})
+    ai = new_project("ai", "AI", "autoinformer", now, settings={"amd": True, "message": "ccagent/promo"})
+    run = project_run(ops, "asterisk")
+    assert (run.context, run.queue, run.max_lines, run.wrap_up_s) == ("ccagent-dialer", "support", 12, 15.0)
+    assert dict(run.variables) == {
+        "CCAGENT_QUEUE": "support",
+        "CCAGENT_QLIMIT": "2",
+        "CCAGENT_MESSAGE": "ccagent/sorry",
+    }
+    eng = DialerEngine(agents=AgentBoard(), new_id=lambda: "x")
+    eng.start_project(run, ProgressivePacer(), 0.0)
+    cmd = eng.command(Attempt("a1", "spring", "7", "+380441234567", "a1", 0.0))
+    assert (cmd.context, cmd.exten) == ("ccagent-dialer", "380441234567")  # the dialplan's _X. extension
+    assert originate_action(cmd)[2:5] == [
+        ("Context", "ccagent-dialer"),
+        ("Exten", "380441234567"),
+        ("Priority", "1"),
+    ]
+    assert dict(project_run(robot, "asterisk").variables)["CCAGENT_ROBOT_AGI"] == "agi://bot/run"
+    assert (
+        project_run(robot, "asterisk").context == "ccagent-robot"
+        and project_run(robot, "asterisk").queue is None
+    )
+    fs = project_run(ops, "freeswitch")
+    assert (fs.context, fs.exten) == ("ccagent", "dialer_support")
+    assert dict(fs.variables) == {"ccagent_project": "spring", "ccagent_message": "ccagent/sorry"}
+    assert (
+        project_run(ai, "freeswitch").exten == "avmd"
+        and project_run(ai, "asterisk").context == "ccagent-autoinformer"
+    )
+    p = pacer_for(ops)
+    assert isinstance(p, PredictivePacer) and p.target == 0.02
+    assert isinstance(pacer_for(ai), ProgressivePacer)

@@ -90,7 +90,7 @@ class ProjectRun:
     queue: str | None = None  # agents serving the project (operators type)
     caller_id: str | None = None
     context: str = "dialer"
-    exten: str = "support"
+    exten: str = "support"  # "{number}": the dialled digits (Asterisk's shipped ccagent-* contexts)
     max_lines: int = 30
     dial_timeout_s: int = 25
     connect_deadline_s: float = 2.0
@@ -372,7 +372,7 @@ class DialerEngine:
             a.number,
             run.caller_id,
             run.context,
-            run.exten,
+            run.exten.replace("{number}", number_key(a.number) or a.number),
             run.dial_timeout_s,
             a.channel_id,
             variables,
