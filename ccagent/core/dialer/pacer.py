@@ -107,7 +107,7 @@ class PredictivePacer:
         self,
         *,
         target_abandon: float = 0.03,
-        safety_margin: float = 0.3,
+        safety_margin: float = 0.15,
         window_s: float = 1800.0,
         window_target: float = 0.05,
         run_guard: float = 0.9,
