@@ -291,3 +291,17 @@ def test_R_PRJ_2_stopped_project_launches_nothing_but_its_calls_still_settle() -
     eng.on_event(ev.OriginateResult(ts=T0 + 2, request_id="r1", channel=None, success=False, reason="0"))
     (s,) = eng.tick(T0 + 20)
     assert s.outcome is Outcome.FAILED
+
+
+def test_R_PACE_1_two_projects_on_one_team_do_not_both_dial_for_the_same_free_agent() -> None:
+    board = _board("101", "102")
+    eng = DialerEngine(agents=board, new_id=counter_ids())
+    eng.start_project(ProjectRun("p1", queue="support"), ProgressivePacer(), T0)
+    eng.start_project(ProjectRun("p2", queue="support"), ProgressivePacer(), T0)
+    eng.start_project(ProjectRun("p3", queue="sales"), ProgressivePacer(), T0)
+    wants = eng.decide(T0)
+    assert wants["p1"] == 2
+    eng.launch(T0, "p1", _targets(2))
+    assert eng.state("p2", T0 + 1).agents_free == 0  # p1's two ringing calls claim both agents
+    assert eng.decide(T0 + 1).get("p2", 0) == 0
+    assert eng.state("p3", T0 + 1).agents_free == 0  # nobody logged into "sales"

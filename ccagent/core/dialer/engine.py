@@ -206,6 +206,7 @@ class _Project:
 
 
 _DIGITS = re.compile(r"\D")
+_ANY = object()
 
 
 def number_key(number: str | None) -> str:
@@ -296,6 +297,17 @@ class DialerEngine:
                 ringing.append(max(0.0, now - a.launched_at))
         if run.kind == "operators":
             n, free, talking, wrapping = self.agents.figures(run.queue, now)
+            # Agents serving two running projects: the other project's calls not yet connected
+            # have a claim on the same free agents (else both would dial for them).
+            claimed = sum(
+                1
+                for a in self.attempts.values()
+                if a.project_id != project_id
+                and a.connected_at is None
+                and (q := self._queue_of(a.project_id)) is not None
+                and (q == run.queue or q is _ANY or run.queue is None)
+            )
+            free = max(0, free - claimed)
         else:  # autoinformer / robot: the lines are the only limit; answered calls need no agent
             n, free, talking, wrapping = run.max_lines, run.max_lines - len(ringing) - connected, (), ()
         st = p.stats
@@ -317,6 +329,13 @@ class DialerEngine:
         return _PacerState(
             now - p.t0, n, free, talking, wrapping, tuple(ringing), tuple(waiting), stats, config
         )
+
+    def _queue_of(self, project_id: str) -> object | None:
+        """The agents' queue of an operators project (``_ANY`` for all queues), None otherwise."""
+        p = self.projects.get(project_id)
+        if p is None or p.run.kind != "operators":
+            return None
+        return p.run.queue if p.run.queue is not None else _ANY
 
     def in_flight(self, project_id: str) -> int:
         return sum(1 for a in self.attempts.values() if a.project_id == project_id)
