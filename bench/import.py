@@ -1,7 +1,7 @@
 """Contacts import throughput and peak memory (R-PRJ-7): a 1M-row CSV and a 200k-row XLSX.
 
 Run: python bench/import.py [--csv-rows 1000000] [--xlsx-rows 200000] [--db sqlite|postgres|URL]
-     [--profile N] [--no-tenth] [--repeat N]
+     [--profile N] [--no-tenth] [--repeat N] [--reimport]
 Each case runs in a child process so its peak RSS (ru_maxrss) is its own.
 Prints rows/s and peak RSS; docs/projects.md and docs/performance.md record the figures.
 ``--db postgres`` uses the test server (``CCAGENT_TEST_PG_URL`` or the URL of tests/conftest.py) in a
@@ -67,13 +67,15 @@ def _pg_drop(base: str, schema: str) -> None:
     admin.dispose()
 
 
-def child(file: str, db: str, profile: int) -> None:
+def child(file: str, db: str, profile: int, reimport: bool = False) -> None:
     sys.path.insert(0, str(REPO))
     from ccagent.app.contacts_import import import_contacts
     from ccagent.storage import db as dbm
 
     engine = dbm.make_engine(db)
     dbm.upgrade(engine)
+    if reimport:  # the timed import then merges every row into a contact already in the base
+        import_contacts(engine, file, default_region="UA")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     prof = None
     if profile:
@@ -91,23 +93,25 @@ def child(file: str, db: str, profile: int) -> None:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(profile)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(profile)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": rep.rows, "created": rep.created, "duplicates": rep.duplicates,
-                      "bad": rep.bad_rows, "s": dt, "rows_per_s": rep.rows / dt,
+    print(json.dumps({"rows": rep.rows, "created": rep.created, "merged": rep.merged,
+                      "duplicates": rep.duplicates, "bad": rep.bad_rows, "s": dt, "rows_per_s": rep.rows / dt,
                       "peak_rss_mb": rss_mb, "rss_before_mb": rss0}))  # fmt: skip
 
 
-def run(file: Path, tmp: Path, label: str, db: str, profile: int, repeat: int = 1) -> None:
+def run(
+    file: Path, tmp: Path, label: str, db: str, profile: int, repeat: int = 1, reimport: bool = False
+) -> None:
     """``repeat`` runs (fresh database each): each is printed, then the median (the box may be shared)."""
     rates = []
     for _ in range(repeat):
-        rates.append(run_once(file, tmp, label, db, profile))
+        rates.append(run_once(file, tmp, label, db, profile, reimport))
     if repeat > 1:
         rates.sort()
         print(f"{label}: median of {repeat} runs {rates[len(rates) // 2]:,.0f} rows/s "
               f"(min {rates[0]:,.0f}, max {rates[-1]:,.0f})", flush=True)  # fmt: skip
 
 
-def run_once(file: Path, tmp: Path, label: str, db: str, profile: int) -> float:
+def run_once(file: Path, tmp: Path, label: str, db: str, profile: int, reimport: bool = False) -> float:
     schema = None
     base = ""
     if db == "sqlite":
@@ -118,7 +122,8 @@ def run_once(file: Path, tmp: Path, label: str, db: str, profile: int) -> float:
         base = os.environ.get("CCAGENT_TEST_PG_URL", DEFAULT_PG_URL) if db == "postgres" else db
         url, schema = _pg_schema_url(base)
     try:
-        proc = subprocess.run([sys.executable, __file__, "--child", str(file), url, str(profile)],
+        proc = subprocess.run([sys.executable, __file__, "--child", str(file), url, str(profile)]
+                              + (["--reimport"] if reimport else []),
                               capture_output=True, text=True)  # fmt: skip
     finally:
         if schema:
@@ -129,7 +134,8 @@ def run_once(file: Path, tmp: Path, label: str, db: str, profile: int) -> float:
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     size_mb = file.stat().st_size / 1e6
     print(f"{label} [{'sqlite' if db == 'sqlite' else 'postgresql'}]: {r['rows']} rows ({size_mb:.0f} MB, "
-          f"{r['created']} created, {r['duplicates']} duplicates, {r['bad']} bad) in {r['s']:.2f} s = "
+          f"{r['created']} created, {r['merged']} merged, {r['duplicates']} duplicates, {r['bad']} bad) "
+          f"in {r['s']:.2f} s = "
           f"{r['rows_per_s']:,.0f} rows/s, peak RSS {r['peak_rss_mb']:.0f} MB "
           f"(before the import {r['rss_before_mb']:.0f} MB)", flush=True)  # fmt: skip
     return float(r["rows_per_s"])
@@ -145,10 +151,13 @@ def main() -> None:
     ap.add_argument(
         "--repeat", type=int, default=1, help="runs per case (fresh database each); prints the median"
     )
+    ap.add_argument(
+        "--reimport", action="store_true", help="time a second import of the same file (all merges)"
+    )
     ap.add_argument("--child", nargs=3)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]))
+        child(args.child[0], args.child[1], int(args.child[2]), args.reimport)
         return
     with tempfile.TemporaryDirectory(prefix="ccagent-import-bench-") as d:
         tmp = Path(d)
@@ -156,7 +165,8 @@ def main() -> None:
         for rows in sorted(s for s in sizes if s):
             f = tmp / f"c{rows}.csv"
             make_csv(f, rows)
-            run(f, tmp, f"csv {rows}", args.db, args.profile, args.repeat)
+            label = f"csv {rows}" + (" re-import" if args.reimport else "")
+            run(f, tmp, label, args.db, args.profile, args.repeat, args.reimport)
         if args.xlsx_rows:
             f = tmp / "c.xlsx"
             make_xlsx(f, args.xlsx_rows)

@@ -22,15 +22,30 @@ import itertools
 import json
 import operator
 import os
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, String, any_, bindparam, func, literal, select
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    String,
+    Text,
+    any_,
+    bindparam,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from ccagent.core.phones import E164Normalizer, Outcome
 from ccagent.storage.models import ContactRow, ProjectContactRow
@@ -411,62 +426,76 @@ def _import(
 
     layouts: dict[int, tuple[Callable[[list[str]], Any], tuple[str, ...]]] = {}
     fast = normalize.fast
-    chunk: dict[str, _Row] = {}
     next_progress = PROGRESS_ROWS
-    writer = _Writer.for_connection
     with engine.begin() as conn:
-        write = writer(conn, project_id, now)
+        write = _Writer.for_connection(conn, project_id, now)
         before = _in_project(conn, project_id) if project_id else 0
+        sink = _Background(write) if write.background else None
+        put: Callable[[dict[str, _Row]], None] = (
+            sink.put if sink is not None else (lambda c: write.chunk(c, report))
+        )
 
         def rows() -> Iterator[tuple[int, Sequence[Any]]]:
             yield from (sample[1:] if has_header else sample)
             for cells in source.rows:
                 yield -1, cells  # the line is read only for a bad row (source.line() is then current)
 
-        for line, cells in rows():
-            texts = source.texts(cells)
-            n = len(texts)
-            if not any(texts):
-                continue
-            report.rows += 1
-            if progress is not None and report.rows >= next_progress:
-                next_progress += PROGRESS_ROWS
-                progress(report.rows, source.fraction())
-            raw = texts[phone_col] if phone_col < n else ""
-            e164 = fast(raw) if raw else None
-            if e164 is None:
-                e164, why = normalize(raw)
+        def feed() -> None:
+            nonlocal next_progress
+            chunk: dict[str, _Row] = {}
+            for line, cells in rows():
+                texts = source.texts(cells)
+                n = len(texts)
+                if not any(texts):
+                    continue
+                report.rows += 1
+                if progress is not None and report.rows >= next_progress:
+                    next_progress += PROGRESS_ROWS
+                    progress(report.rows, source.fraction())
+                raw = texts[phone_col] if phone_col < n else ""
+                e164 = fast(raw) if raw else None
                 if e164 is None:
-                    _bad(report, line if line >= 0 else source.line(), why or "bad number")
+                    e164, why = normalize(raw)
+                    if e164 is None:
+                        _bad(report, line if line >= 0 else source.line(), why or "bad number")
+                        continue
+                tz = texts[tz_col] if tz_col is not None and tz_col < n and texts[tz_col] else None
+                if tz is not None:
+                    ok = zones_ok.get(tz)
+                    if ok is None:
+                        try:
+                            ZoneInfo(tz)
+                            ok = True
+                        except (ZoneInfoNotFoundError, ValueError):
+                            ok = False
+                        zones_ok[tz] = ok
+                    if not ok:
+                        _bad(report, line if line >= 0 else source.line(), f"unknown time zone {tz[:40]!r}")
+                        continue
+                name = (texts[name_col][:256] or None) if name_col is not None and name_col < n else None
+                layout = layouts.get(n)
+                if layout is None:
+                    layout = layouts[n] = field_layout(n)
+                fields = {k: v for k, v in zip(layout[1], layout[0](texts), strict=True) if v}
+                prev = chunk.get(e164)
+                if prev is not None:
+                    report.duplicates += 1
+                    chunk[e164] = (name or prev[0], tz or prev[1], {**prev[2], **fields})
                     continue
-            tz = texts[tz_col] if tz_col is not None and tz_col < n and texts[tz_col] else None
-            if tz is not None:
-                ok = zones_ok.get(tz)
-                if ok is None:
-                    try:
-                        ZoneInfo(tz)
-                        ok = True
-                    except (ZoneInfoNotFoundError, ValueError):
-                        ok = False
-                    zones_ok[tz] = ok
-                if not ok:
-                    _bad(report, line if line >= 0 else source.line(), f"unknown time zone {tz[:40]!r}")
-                    continue
-            name = (texts[name_col][:256] or None) if name_col is not None and name_col < n else None
-            layout = layouts.get(n)
-            if layout is None:
-                layout = layouts[n] = field_layout(n)
-            fields = {k: v for k, v in zip(layout[1], layout[0](texts), strict=True) if v}
-            prev = chunk.get(e164)
-            if prev is not None:
-                report.duplicates += 1
-                chunk[e164] = (name or prev[0], tz or prev[1], {**prev[2], **fields})
-                continue
-            chunk[e164] = (name, tz, fields)
-            if len(chunk) >= chunk_rows:
-                write.chunk(chunk, report)
-                chunk = {}
-        write.chunk(chunk, report)
+                chunk[e164] = (name, tz, fields)
+                if len(chunk) >= chunk_rows:
+                    put(chunk)
+                    chunk = {}
+            put(chunk)
+
+        try:
+            feed()
+        except BaseException:
+            if sink is not None:
+                sink.stop()  # the writer is done before the transaction rolls back
+            raise
+        if sink is not None:
+            sink.close(report)
         if project_id:
             report.added_to_project = _in_project(conn, project_id) - before
             unique = report.created + report.merged
@@ -489,10 +518,73 @@ def _in_project(conn: Connection, project_id: str | None) -> int:
 # --- writing: one chunk of distinct numbers at a time, set-wise ---
 
 
+def _json_dict(raw: Any) -> dict[str, Any]:
+    """A contact's stored fields as a dict (SQLite gives JSON text, psycopg the parsed value)."""
+    if raw is None:
+        return {}
+    value = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _json_text(raw: Any, dumps: Callable[[Any], str]) -> str:
+    """Stored fields written back unchanged (the text as read; a non-object becomes ``{}`` as on merge)."""
+    if isinstance(raw, str) and raw.startswith("{"):
+        return raw
+    return dumps(_json_dict(raw))
+
+
 def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
     """The column type's own bind processing (JSON text, UTC timestamps), for rows sent to the driver."""
     proc = column.type.bind_processor(dialect)
     return proc if proc is not None else (lambda v: v)
+
+
+class _Background:
+    """Writes chunks on a thread while the reader parses the next one (PostgreSQL only).
+
+    On PostgreSQL a chunk's COPY, lookup and membership statements are mostly the server's
+    time (another process: the second core), so reading and normalizing chunk N+1 overlaps
+    writing chunk N.  One chunk queued at most: memory stays flat.  The thread uses the
+    connection alone while it runs; the counts it makes are added to the report at the end.
+    Not used on SQLite: its executemany releases the GIL around every row's step and would
+    wait for the parsing thread each time (convoy), which is slower than writing inline.
+    """
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+        self.counts = ImportReport(file="", format="")
+        self.queue: queue.Queue[dict[str, _Row] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="contacts-import-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self.queue.get()
+            if chunk is None:
+                return
+            if self.error is None:
+                try:
+                    self.writer.chunk(chunk, self.counts)
+                except BaseException as exc:  # re-raised by the reader thread
+                    self.error = exc
+
+    def put(self, chunk: dict[str, _Row]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)  # never blocks for good: the thread consumes even after an error
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def close(self, report: ImportReport) -> None:
+        self.stop()
+        if self.error is not None:
+            raise self.error
+        report.created += self.counts.created
+        report.merged += self.counts.merged
+        report.duplicates += self.counts.duplicates
 
 
 class _Writer:
@@ -506,6 +598,8 @@ class _Writer:
     All inside the caller's transaction: a file that fails leaves nothing.
     """
 
+    background = False
+
     def __init__(self, conn: Connection, project_id: str | None, now: datetime) -> None:
         self.conn = conn
         self.project_id = project_id
@@ -514,6 +608,8 @@ class _Writer:
         # JSON as text, by the serializer SQLAlchemy's JSON type uses (a str is valid COPY input too).
         self.fields_out: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
         self.now_out = _processor(_contacts.c.updated_at, dialect)(now)
+        # updated_at of a contact this import already wrote, as the driver reads it back
+        self.now_stored: Any = self.now_out if dialect.name == "sqlite" else now
         self.lookup = self._lookup_statement()
         self.member = self._membership_statement() if project_id else None
 
@@ -534,8 +630,18 @@ class _Writer:
         return json.dumps(phones)
 
     def _lookup_statement(self) -> Any:
+        # fields and updated_at as the driver returns them (no per-row JSON / datetime processing):
+        # JSON is parsed only for a row whose fields change; updated_at is compared with what this
+        # import writes (``now_stored``).
         c = _contacts.c
-        return select(c.id, c.phone_e164, c.name, c.time_zone, c.fields, c.updated_at).where(self._in_chunk())
+        return select(
+            c.id,
+            c.phone_e164,
+            c.name,
+            c.time_zone,
+            type_coerce(c.fields, Text),
+            type_coerce(c.updated_at, Text),
+        ).where(self._in_chunk())
 
     def _membership_statement(self) -> Any:
         values = new_membership(self.project_id or "", 0, self.now)
@@ -556,25 +662,34 @@ class _Writer:
             return
         phones = list(chunk)
         param = self._phones_param(phones)
-        existing = {r.phone_e164: r for r in self.conn.execute(self.lookup, {"phones": param})}
+        existing = {r[1]: r for r in self.conn.execute(self.lookup, {"phones": param})}
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        fields_out, now_out, now = self.fields_out, self.now_out, self.now
+        fields_out, now_out, now_stored = self.fields_out, self.now_out, self.now_stored
         for phone, (name, tz, fields) in chunk.items():
             old = existing.get(phone)
             if old is None:
                 inserts.append((phone, name, tz, fields_out(fields), now_out, now_out))
                 continue
-            if old.updated_at == now:
+            old_id, _, old_name, old_tz, old_fields_raw, old_updated = old
+            touched = old_updated == now_stored
+            if touched:
                 report.duplicates += 1  # created or touched earlier in this same file
             else:
                 report.merged += 1
-            old_fields = dict(old.fields or {})
-            merged = {**old_fields, **fields}
-            new_name = name or old.name
-            new_tz = tz or old.time_zone
-            if (new_name, new_tz, merged) != (old.name, old.time_zone, old_fields) or old.updated_at != now:
-                updates.append((old.id, new_name, new_tz, fields_out(merged), now_out))
+            new_name = name or old_name
+            new_tz = tz or old_tz
+            changed = (new_name, new_tz) != (old_name, old_tz)
+            fields_text = None
+            if fields:
+                old_fields = _json_dict(old_fields_raw)
+                merged = {**old_fields, **fields}
+                if merged != old_fields:
+                    changed, fields_text = True, fields_out(merged)
+            if changed or not touched:
+                if fields_text is None:
+                    fields_text = _json_text(old_fields_raw, fields_out)
+                updates.append((old_id, new_name, new_tz, fields_text, now_out))
         report.created += len(inserts)
         if updates:
             self.update(updates)
@@ -606,6 +721,7 @@ class _PgWriter(_Writer):
     """PostgreSQL: COPY for the bulk (one round trip per chunk instead of one statement per row)."""
 
     TEMP = "ccagent_import_merge"
+    background = True
 
     def __init__(self, conn: Connection, project_id: str | None, now: datetime) -> None:
         super().__init__(conn, project_id, now)
@@ -622,17 +738,23 @@ class _PgWriter(_Writer):
         """COPY ... FROM STDIN in text format, the chunk written as one string (not a write_row per row)."""
         driver = self.conn.connection.driver_connection
         assert driver is not None
-        with driver.cursor() as cur, cur.copy(sql) as copy:
-            for i in range(0, len(rows), COPY_WRITE_ROWS):
-                copy.write(
-                    "".join(
-                        [
-                            "\t".join(["\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row])
-                            + "\n"
-                            for row in rows[i : i + COPY_WRITE_ROWS]
-                        ]
+        dbapi = self.conn.dialect.loaded_dbapi
+        try:
+            with driver.cursor() as cur, cur.copy(sql) as copy:
+                for i in range(0, len(rows), COPY_WRITE_ROWS):
+                    copy.write(
+                        "".join(
+                            [
+                                "\t".join(
+                                    ["\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row]
+                                )
+                                + "\n"
+                                for row in rows[i : i + COPY_WRITE_ROWS]
+                            ]
+                        )
                     )
-                )
+        except dbapi.Error as exc:  # as SQLAlchemy raises driver errors everywhere else (DataError, ...)
+            raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         self._copy(

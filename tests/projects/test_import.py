@@ -11,6 +11,7 @@ import phonenumbers
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 
 from ccagent.app import contacts_import
 from ccagent.app.contacts_import import ImportFileError, import_contacts
@@ -353,3 +354,23 @@ def test_R_PRJ_7_awkward_text_survives_the_bulk_write_and_the_merge(
     got = _contacts(migrated_engine)
     for i, a in enumerate(awkward):
         assert got[f"+3805012345{i:02d}"] == (a, {"note": awkward[-1 - i], "extra": a})
+
+
+def test_R_PRJ_7_a_write_refused_by_the_database_midway_imports_nothing(
+    migrated_engine: Engine, tmp_path: Path, service: ProjectService
+) -> None:
+    """A row the database refuses after 50 chunks were written: PostgreSQL refuses NUL in text (the
+    error comes out of the background writer; the transaction leaves nothing); SQLite stores it."""
+    service.create("p", "P", "autoinformer")
+    good = "".join(f"+3805012{i:05d};n{i}\r\n" for i in range(5000))
+    path = tmp_path / "nul.csv"
+    path.write_bytes(
+        b"phone;name\r\n" + good.encode() + b"+380671234567;bad\x00name\r\n" + b"+380671234568;x\r\n"
+    )
+    if migrated_engine.dialect.name == "sqlite":
+        report = import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
+        assert report.created == 5002 and _contacts(migrated_engine)["+380671234567"][0] == "bad\x00name"
+        return
+    with pytest.raises(DBAPIError):
+        import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
+    _nothing_imported(migrated_engine)
