@@ -22,9 +22,7 @@ import itertools
 import json
 import operator
 import os
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -430,10 +428,6 @@ def _import(
     with engine.begin() as conn:
         write = _Writer.for_connection(conn, project_id, now)
         before = _in_project(conn, project_id) if project_id else 0
-        sink = _Background(write) if write.background else None
-        put: Callable[[dict[str, _Row]], None] = (
-            sink.put if sink is not None else (lambda c: write.chunk(c, report))
-        )
 
         def rows() -> Iterator[tuple[int, Sequence[Any]]]:
             yield from (sample[1:] if has_header else sample)
@@ -484,18 +478,11 @@ def _import(
                     continue
                 chunk[e164] = (name, tz, fields)
                 if len(chunk) >= chunk_rows:
-                    put(chunk)
+                    write.chunk(chunk, report)
                     chunk = {}
-            put(chunk)
+            write.chunk(chunk, report)
 
-        try:
-            feed()
-        except BaseException:
-            if sink is not None:
-                sink.stop()  # the writer is done before the transaction rolls back
-            raise
-        if sink is not None:
-            sink.close(report)
+        feed()
         if project_id:
             report.added_to_project = _in_project(conn, project_id) - before
             unique = report.created + report.merged
@@ -539,54 +526,6 @@ def _processor(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
     return proc if proc is not None else (lambda v: v)
 
 
-class _Background:
-    """Writes chunks on a thread while the reader parses the next one (PostgreSQL only).
-
-    On PostgreSQL a chunk's COPY, lookup and membership statements are mostly the server's
-    time (another process: the second core), so reading and normalizing chunk N+1 overlaps
-    writing chunk N.  One chunk queued at most: memory stays flat.  The thread uses the
-    connection alone while it runs; the counts it makes are added to the report at the end.
-    Not used on SQLite: its executemany releases the GIL around every row's step and would
-    wait for the parsing thread each time (convoy), which is slower than writing inline.
-    """
-
-    def __init__(self, writer: _Writer) -> None:
-        self.writer = writer
-        self.counts = ImportReport(file="", format="")
-        self.queue: queue.Queue[dict[str, _Row] | None] = queue.Queue(maxsize=1)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="contacts-import-writer", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            chunk = self.queue.get()
-            if chunk is None:
-                return
-            if self.error is None:
-                try:
-                    self.writer.chunk(chunk, self.counts)
-                except BaseException as exc:  # re-raised by the reader thread
-                    self.error = exc
-
-    def put(self, chunk: dict[str, _Row]) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(chunk)  # never blocks for good: the thread consumes even after an error
-
-    def stop(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-
-    def close(self, report: ImportReport) -> None:
-        self.stop()
-        if self.error is not None:
-            raise self.error
-        report.created += self.counts.created
-        report.merged += self.counts.merged
-        report.duplicates += self.counts.duplicates
-
-
 class _Writer:
     """Merges a chunk into the contact base and the project in a few statements, not a few per row.
 
@@ -597,8 +536,6 @@ class _Writer:
     the project's memberships come from ONE INSERT ... SELECT ... ON CONFLICT DO NOTHING.
     All inside the caller's transaction: a file that fails leaves nothing.
     """
-
-    background = False
 
     def __init__(self, conn: Connection, project_id: str | None, now: datetime) -> None:
         self.conn = conn
@@ -721,7 +658,6 @@ class _PgWriter(_Writer):
     """PostgreSQL: COPY for the bulk (one round trip per chunk instead of one statement per row)."""
 
     TEMP = "ccagent_import_merge"
-    background = True
 
     def __init__(self, conn: Connection, project_id: str | None, now: datetime) -> None:
         super().__init__(conn, project_id, now)

@@ -360,7 +360,7 @@ def test_R_PRJ_7_a_write_refused_by_the_database_midway_imports_nothing(
     migrated_engine: Engine, tmp_path: Path, service: ProjectService
 ) -> None:
     """A row the database refuses after 50 chunks were written: PostgreSQL refuses NUL in text (the
-    error comes out of the background writer; the transaction leaves nothing); SQLite stores it."""
+    COPY fails as a DBAPIError; the transaction leaves nothing); SQLite stores it."""
     service.create("p", "P", "autoinformer")
     good = "".join(f"+3805012{i:05d};n{i}\r\n" for i in range(5000))
     path = tmp_path / "nul.csv"
