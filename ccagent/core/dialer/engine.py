@@ -441,6 +441,7 @@ class DialerEngine:
             a.restored = True
             self._track(a)
             if a.status is AttemptStatus.PLANNED:
+                a.launched_at = now  # (re)launched now: its timers start over
                 resend.append(self.command(a))
         return resend
 
@@ -648,9 +649,7 @@ class DialerEngine:
                 if "no_answer" not in a.emitted:
                     self._pacer(a, "no_answer", now, now - a.launched_at)
                 out.append(self._settle(a, outcome, now, None, None, reason=f"originate: {a.failed_reason}"))
-            elif (
-                no_call and a.status is AttemptStatus.ORIGINATING and now - a.launched_at >= self.lost_after_s
-            ):
+            elif no_call and now - a.launched_at >= self.lost_after_s:  # planned-and-never-sent too
                 out.append(
                     self._settle(a, Outcome.FAILED, now, None, reason="no sign of the call on the PBX")
                 )
