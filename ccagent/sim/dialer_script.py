@@ -7,7 +7,7 @@ exactly what a real Asterisk produced:
 =============  =============================================  ==========================
 outcome        lab capture                                     what the customer does
 =============  =============================================  ==========================
-answered       08-dialer-answered-queue                        answers, an agent takes it
+answered[:N]   08-dialer-answered-queue                        answers (after N s), an agent takes it
 busy           10-dialer-busy                                  486 Busy Here
 no_answer      09-dialer-no-answer                             rings out
 failed         11-dialer-failed                                503 (congestion)
@@ -73,6 +73,17 @@ class SimCall:
     start: float
     end: float
     variables: dict[str, str] = field(default_factory=dict)
+    scripted: str = ""  # the script's word, e.g. "dtmf:2", "answered:7"
+
+    @property
+    def expected(self) -> str:
+        """The dialer outcome this call must settle with."""
+        return {
+            "dtmf": "answered",
+            "no_digit": "answered",
+            "robot": "answered",
+            "amd_notsure": "answered",
+        }.get(self.outcome, self.outcome)
 
 
 def agent_login_events(agents: Sequence[str], queue: str, ts: float) -> list[AmiMessage]:
@@ -180,6 +191,9 @@ class AmiDialerScript:
         template = _TEMPLATES[kind]
         chan_id = action.get("ChannelId") or ""
         msgs = self._copy(template, number, action.get("ActionID") or "", variables, start, chan_id)
+        ring = float(arg) if kind == "answered" and arg else None
+        if ring is not None:
+            msgs = _stretch_ring(msgs, ring)
         agent: str | None = None
         if kind == "answered":
             connect = next(float(x["Timestamp"]) for x in msgs if x.get("Event") == "AgentConnect")
@@ -191,6 +205,8 @@ class AmiDialerScript:
                 msgs = self._copy(
                     _TEMPLATES[kind], number, action.get("ActionID") or "", variables, start, chan_id
                 )
+                if ring is not None:
+                    msgs = _stretch_ring(msgs, ring)
         swap = _swap({_LAB_AGENT: agent, agent: _LAB_AGENT} if agent and agent != _LAB_AGENT else {})
         digit = arg if kind == "dtmf" and arg else None
         out: list[AmiMessage] = []
@@ -203,6 +219,12 @@ class AmiDialerScript:
                     v = v.replace("NOTSURE", "MACHINE")
                 elif digit is not None and k == "Digit" and v == "1":
                     v = digit
+                elif digit is not None and v.startswith("CcagentResult,Digit: 1,"):  # the UserEvent's AppData
+                    v = v.replace(
+                        "Digit: 1,Result: confirmed", f"Digit: {digit},Result: {_dtmf_result(digit)}"
+                    )
+                elif digit is not None and k == "Result" and v == "confirmed":
+                    v = _dtmf_result(digit)
                 elif kind == "robot" and arg:
                     v = v.replace("callback_requested", arg)
                 pairs.append((k, swap(v)))
@@ -216,11 +238,12 @@ class AmiDialerScript:
             variables.get("CCAGENT_PROJECT", ""),
             number,
             nth,
-            kind if not arg else f"{kind}:{arg}",
+            kind,
             agent,
             start,
             end,
             variables,
+            wanted,
         )
         return out, call
 
@@ -253,3 +276,35 @@ class AmiDialerScript:
     async def wait_idle(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _stretch_ring(msgs: list[AmiMessage], ring_s: float) -> list[AmiMessage]:
+    """The customer answers ``ring_s`` after the originate: every event from the answer on moves."""
+    first = msgs[0].get("Uniqueid")
+    t0 = float(msgs[0]["Timestamp"])
+    t_ans = next(
+        (
+            float(m["Timestamp"])
+            for m in msgs
+            if m.get("Event") == "Newstate"
+            and m.get("Uniqueid") == first
+            and m.get("ChannelStateDesc") == "Up"
+        ),
+        None,
+    )
+    if t_ans is None:
+        return msgs
+    delta = ring_s - (t_ans - t0)
+    out = []
+    for m in msgs:
+        ts = float(m.get("Timestamp") or 0.0)
+        if ts >= t_ans - 1e-6:
+            pairs = [(k, f"{ts + delta:.6f}" if k == "Timestamp" else v) for k, v in m.raw_headers]
+            m = AmiMessage.from_pairs(pairs)
+        out.append(m)
+    return out
+
+
+def _dtmf_result(digit: str) -> str:
+    """What ``dialplan/asterisk`` ``ccagent-autoinformer`` reports for a digit."""
+    return {"1": "confirmed", "2": "declined"}.get(digit, "other")

@@ -175,3 +175,102 @@ async def _run(tmp_path: Path) -> None:
     per_agent = Counter(c.agent for c in sent if c.agent)
     assert set(per_agent) <= set(AGENTS) and len(per_agent) >= 3
     assert sum(per_agent.values()) == sum(1 for c in sent if c.outcome == "answered")
+
+
+INFORM = {  # contact i of the autoinformer project: behaviour on each originate
+    0: ("dtmf:1",),
+    1: ("dtmf:2",),
+    2: ("no_digit",),
+    3: ("machine", "dtmf:1"),
+    4: ("busy", "dtmf:2"),
+}
+RESULTS = {
+    "dtmf:1": {"autoinformer_digit": "1", "autoinformer_result": "confirmed"},
+    "dtmf:2": {"autoinformer_digit": "2", "autoinformer_result": "declined"},
+    "no_digit": {"autoinformer_digit": None, "autoinformer_result": "hangup_no_digit"},
+    "machine": {"amd_status": "MACHINE", "amd_cause": "TOOLONG-4900"},
+}
+
+
+def scripted_two(number: str, nth: int) -> str:
+    i = int(number[4:])
+    if number.startswith("0442"):  # operators project: answers after 2, 7 or 12 s of ringing
+        return f"answered:{(2, 7, 12)[i % 3]}"
+    seq = INFORM[i % 5]
+    return seq[min(nth, len(seq)) - 1]
+
+
+@pytest.mark.timeout(120)
+def test_R_PRJ_1_autoinformer_and_operators_projects_at_once_with_scripted_results(tmp_path: Path) -> None:
+    asyncio.run(_run_two(tmp_path))
+
+
+async def _run_two(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'dialer.db'}"
+    clock = AccelClock(SPEED, t0=1_800_000_000.0)
+    sim = SimAsterisk(username="ccagent", secret=SECRET)
+    await sim.start()
+    script = AmiDialerScript(sim, scripted_two, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
+    script.install()
+    contacts = make_contacts(
+        {
+            "inform": [(f"i{i}", f"0441{i:06d}") for i in range(40)],
+            "ops": [(f"o{i}", f"0442{i:06d}") for i in range(15)],
+        },
+        {"max_attempts": 2, "retry_s": {"busy": 5.0, "machine": 5.0}},
+    )
+    daemon = DialerDaemon(config_for(sim.port, db_url), contacts=contacts, clock=clock)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await sim.wait_logged_in(1, timeout=10.0)
+        await script.login_agents("support")
+        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 10, "agents not logged in")
+        start_projects(
+            daemon,
+            [
+                {"project_id": "inform", "kind": "autoinformer", "max_lines": 8, "dial_timeout_s": 20},
+                {
+                    "project_id": "ops",
+                    "queue": "support",
+                    "max_lines": 5,
+                    "dial_timeout_s": 20,
+                    "wrap_up_s": 2.0,
+                },
+            ],
+        )
+        await _wait(
+            lambda: contacts.done("inform") and contacts.done("ops") and not daemon.dialer.engine.attempts,
+            100,
+            "projects not done",
+        )
+        await script.wait_idle()
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 20)
+        await sim.stop()
+
+    store = AttemptStore(daemon.wiring.engine)
+    sim_of = {c.attempt_id: c for c in script.log if c.attempt_id}
+    assert not [c for c in script.log if not c.attempt_id]
+    inform = store.list("inform")
+    assert len(inform) == 40 + 16  # contacts 3 and 4 (mod 5) are dialled twice
+    for a in inform:
+        c = sim_of[a.attempt_id]
+        assert a.outcome == c.expected, (a, c)
+        if c.scripted in RESULTS:
+            assert a.result == RESULTS[c.scripted], (a, c)
+    for i in range(40):
+        st = contacts.states("inform")[f"i{i}"]
+        final = INFORM[i % 5][-1]
+        assert (st.state, st.results) == ("reached", RESULTS[final]), (i, st)
+    ops = store.list("ops")
+    assert len(ops) == 15 and {a.outcome for a in ops} <= {"answered", "abandoned"}
+    with daemon.wiring.engine.connect() as conn:
+        legs = {
+            r["call_id"]: dict(r)
+            for r in conn.execute(select(report_call_legs)).mappings()
+            if r["project"] == "ops" and r["leg_seq"] == 0
+        }
+    for a in ops:
+        ring = float(sim_of[a.attempt_id].scripted.split(":")[1])
+        assert legs[a.call_id]["ring_s"] == pytest.approx(ring, abs=0.05)  # the customer rang N s (leg of 08)
