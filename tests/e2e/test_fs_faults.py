@@ -24,7 +24,7 @@ import random
 
 import pytest
 
-from ccagent.app.daemon import Daemon
+from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.pbx.esl.translate import FsTranslator
@@ -35,7 +35,6 @@ from tests.e2e.fs_harness import (
     PASSWORD,
     PROJECT_VARIABLE,
     LiveFs,
-    _Quiet,
     counter,
     fs_config,
     live_fs_daemon,
@@ -270,7 +269,7 @@ def test_R_SAFE_3_a_refused_password_stops_the_daemon_without_saying_it(
         server = EslServer(password="the-right-one")
         await server.start()
         try:
-            daemon = Daemon(fs_config(server.port, sqlite_url), notifier=_Quiet())
+            daemon = Daemon(fs_config(server.port, sqlite_url), notifier=NullNotifier())
             code = await asyncio.wait_for(daemon.run(), 20.0)
         finally:
             await server.stop()
