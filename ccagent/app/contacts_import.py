@@ -281,6 +281,68 @@ def _xlsx_texts(cells: Sequence[Any]) -> list[str]:
     return [_cell_text(c) for c in cells]
 
 
+def _xlsx_value_rows(wb: Any, ws: Any) -> Iterator[tuple[int, Sequence[Any]]]:
+    """``enumerate(ws.iter_rows(values_only=True), start=1)`` without its blank rows, in flat memory.
+
+    openpyxl's read-only parser clears each row element but leaves it in the parsed tree
+    (and keeps row attributes), ~90 bytes a row: a 1M-row sheet would hold ~90 MB at the
+    end.  This runs the same openpyxl cell parser (``WorkSheetParser.parse_row``: shared
+    strings, dates, types as openpyxl gives them) and the same row rules (rows past the
+    sheet's dimension ignored, a repeated row index skipped, cells past the last column
+    dropped), but empties the sheet data after each row.  Falls back to ``iter_rows`` on
+    an openpyxl without these internals.
+    """
+    try:
+        from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
+        from openpyxl.xml.constants import SHEET_MAIN_NS
+        from openpyxl.xml.functions import iterparse
+
+        source = ws._get_source()
+        parser = WorkSheetParser(
+            source,
+            ws._shared_strings,
+            data_only=wb.data_only,
+            epoch=wb.epoch,
+            date_formats=wb._date_formats,
+            timedelta_formats=wb._timedelta_formats,
+        )
+    except (ImportError, AttributeError, TypeError):
+        yield from enumerate(ws.iter_rows(values_only=True), start=1)
+        return
+    data_tag = f"{{{SHEET_MAIN_NS}}}sheetData"
+    max_col, max_row = ws.max_column, ws.max_row
+    next_row = 1
+    data = None
+    try:
+        for event, element in iterparse(source, events=("start", "end")):
+            if event == "start":
+                if element.tag == data_tag:
+                    data = element
+                continue
+            if element.tag != ROW_TAG:
+                continue
+            idx, cells = parser.parse_row(element)
+            parser.row_dimensions.clear()
+            if data is not None:
+                data.clear()  # drops this row (and nothing else is left): flat memory
+            if max_row is not None and idx > max_row:
+                break
+            if idx < next_row:
+                continue  # openpyxl yields a row index once
+            next_row = idx + 1
+            if not cells and not max_col:
+                continue
+            width = max_col or cells[-1]["column"]
+            values: list[Any] = [None] * width
+            for cell in cells:
+                col = cell["column"]
+                if 1 <= col <= width:
+                    values[col - 1] = cell["value"]
+            yield idx, values
+    finally:
+        source.close()
+
+
 def _open_xlsx(path: str, report: ImportReport) -> _Source:
     import zipfile
 
@@ -302,7 +364,7 @@ def _open_xlsx(path: str, report: ImportReport) -> _Source:
     state = {"line": 0}
 
     def rows() -> Iterator[Sequence[Any]]:
-        for i, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        for i, values in _xlsx_value_rows(wb, ws):
             state["line"] = i
             yield values
 

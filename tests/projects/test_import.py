@@ -6,6 +6,7 @@ import itertools
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import phonenumbers
 import pytest
@@ -374,3 +375,41 @@ def test_R_PRJ_7_a_write_refused_by_the_database_midway_imports_nothing(
     with pytest.raises(DBAPIError):
         import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
     _nothing_imported(migrated_engine)
+
+
+@pytest.mark.parametrize("write_only", [False, True], ids=["shared-strings", "inline-strings"])
+def test_R_PRJ_7_xlsx_rows_read_as_openpyxl_reads_them(tmp_path: Path, write_only: bool) -> None:
+    """The flat-memory sheet reader gives openpyxl's own values (types, dates, gaps, wide rows)."""
+    from datetime import date, datetime
+
+    from openpyxl import load_workbook
+
+    rows: list[list[object]] = [
+        ["phone", "name", "when", "n"],
+        [380501234567, "Іван", datetime(2024, 5, 1, 9, 30), 1.5],
+        ["067 123 45 67", None, date(2024, 1, 2), True],
+        [],
+        [None, None, None, None],
+        ["0931234567", "=1+2", None, 10**15, "extra", None, "far"],
+        [None, "only name"],
+    ]
+    path = tmp_path / "w.xlsx"
+    wb = Workbook(write_only=write_only)
+    ws = wb.create_sheet() if write_only else wb.active
+    for r in rows:
+        ws.append(r)
+    if not write_only:
+        ws.cell(row=12, column=2, value="after a gap")
+    wb.save(path)
+
+    def non_blank(pairs: Any) -> list[tuple[int, list[object]]]:
+        return [(i, list(v)) for i, v in pairs if any(c is not None for c in v)]
+
+    with path.open("rb") as f:
+        book = load_workbook(f, read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+        expected = non_blank(enumerate(sheet.iter_rows(values_only=True), start=1))
+        got = non_blank(contacts_import._xlsx_value_rows(book, sheet))
+        book.close()
+    assert got == expected
+    assert len(got) == (5 if write_only else 6) and got[-1][0] == (7 if write_only else 12)
