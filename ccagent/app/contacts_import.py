@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _enc
 from pathlib import Path
 from typing import Any
 
@@ -575,6 +576,14 @@ def _in_project(conn: Connection, project_id: str | None) -> int:
 # --- writing: one chunk of distinct numbers at a time, set-wise ---
 
 
+def _json_str_dict(fields: dict[str, str]) -> str:
+    """``json.dumps(fields)`` for a dict of str to str (what a row's fields are), byte for byte, ~2.5x
+    faster: the same C string encoder, without the generic encoder's per-call setup."""
+    if not fields:
+        return "{}"
+    return "{" + ", ".join([_enc(k) + ": " + _enc(v) for k, v in fields.items()]) + "}"
+
+
 def _json_dict(raw: Any) -> dict[str, Any]:
     """A contact's stored fields as a dict (SQLite gives JSON text, psycopg the parsed value)."""
     if raw is None:
@@ -614,6 +623,8 @@ class _Writer:
         dialect = conn.dialect
         # JSON as text, by the serializer SQLAlchemy's JSON type uses (a str is valid COPY input too).
         self.fields_out: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+        # a new contact's fields (str -> str from the file) take the same text through the quick encoder
+        self.new_fields_out = _json_str_dict if self.fields_out is json.dumps else self.fields_out
         self.now_out = _processor(_contacts.c.updated_at, dialect)(now)
         # updated_at of a contact this import already wrote, as the driver reads it back
         self.now_stored: Any = self.now_out if dialect.name == "sqlite" else now
@@ -673,10 +684,11 @@ class _Writer:
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         fields_out, now_out, now_stored = self.fields_out, self.now_out, self.now_stored
+        new_fields_out = self.new_fields_out
         for phone, (name, tz, fields) in chunk.items():
             old = existing.get(phone)
             if old is None:
-                inserts.append((phone, name, tz, fields_out(fields), now_out, now_out))
+                inserts.append((phone, name, tz, new_fields_out(fields), now_out, now_out))
                 continue
             old_id, _, old_name, old_tz, old_fields_raw, old_updated = old
             touched = old_updated == now_stored

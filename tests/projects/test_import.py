@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
@@ -413,3 +416,10 @@ def test_R_PRJ_7_xlsx_rows_read_as_openpyxl_reads_them(tmp_path: Path, write_onl
         book.close()
     assert got == expected
     assert len(got) == (5 if write_only else 6) and got[-1][0] == (7 if write_only else 12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), st.text(max_size=20), max_size=6))
+def test_R_PRJ_7_quick_fields_json_is_json_dumps(fields: dict[str, str]) -> None:
+    """New contacts' fields are serialized by a quick encoder: the very text json.dumps gives."""
+    assert contacts_import._json_str_dict(fields) == json.dumps(fields)
