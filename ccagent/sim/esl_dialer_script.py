@@ -8,7 +8,7 @@ is played -- its BACKGROUND_JOB carries this Job-UUID, its customer channel the 
 ===========  ================================  ============================================
 outcome      lab capture                       what happens
 ===========  ================================  ============================================
-answered     15-dialer-to-queue                mod_callcenter connects an agent
+answered[:N] 15-dialer-to-queue                (rings N s) mod_callcenter connects an agent
 busy         08c-dialer-busy                   -ERR USER_BUSY
 no_answer    08b-dialer-no-answer              -ERR NO_ANSWER
 failed       08d-dialer-failed                 -ERR NORMAL_TEMPORARY_FAILURE
@@ -191,14 +191,16 @@ class FsDialerScript:
             raise ValueError("no number in the originate endpoint")
         number = num.group(1)
         nth = self._count[number] = self._count.get(number, 0) + 1
-        kind = self.outcome(number, nth).partition(":")[0]
+        wanted = self.outcome(number, nth)
+        kind, _, arg = wanted.partition(":")
         if kind not in _TEMPLATES:
             raise ValueError(f"unknown scripted outcome {kind!r}")
         start = self.clock()
-        events, agent = self._copy(kind, number, job, variables, start)
+        ring = float(arg) if kind == "answered" and arg else None
+        events, agent = self._copy(kind, number, job, variables, start, ring)
         if kind == "answered" and agent is None:
             kind = "abandoned"
-            events, agent = self._copy(kind, number, job, variables, start)
+            events, agent = self._copy(kind, number, job, variables, start, ring)
         stamps = [
             int(e["Event-Date-Timestamp"]) / 1e6
             for e in events
@@ -226,11 +228,18 @@ class FsDialerScript:
                 start,
                 end,
                 variables,
+                wanted,
             )
         )
 
     def _copy(
-        self, kind: str, number: str, job: str, variables: dict[str, str], start: float
+        self,
+        kind: str,
+        number: str,
+        job: str,
+        variables: dict[str, str],
+        start: float,
+        ring: float | None = None,
     ) -> tuple[list[dict[str, str]], str | None]:
         tpl = self._template(_TEMPLATES[kind])
         first = tpl.events[0]
@@ -241,6 +250,8 @@ class FsDialerScript:
         )
         mapping = {lab_uuid: variables.get("origination_uuid") or str(uuidlib.uuid4()), lab_job: job}
         events = restamp_events(tpl, int(start * 1e6), self.rng, mapping)
+        if ring is not None:
+            events = _stretch_ring(events, mapping[lab_uuid], ring)
         agent: str | None = None
         if kind == "answered":
             connect = next(
@@ -271,3 +282,30 @@ class FsDialerScript:
     async def wait_idle(self) -> None:
         while self.server.scheduled:
             await asyncio.sleep(0.02)
+
+
+_TIME_KEY = re.compile(r"^(Event-Date-Timestamp|Caller-.*-Time|CC-.*-Time|variable_.*_uepoch)$")
+
+
+def _stretch_ring(events: list[dict[str, str]], customer: str, ring_s: float) -> list[dict[str, str]]:
+    """The customer answers ``ring_s`` after the originate: every time from the answer on moves."""
+    t0 = int(events[0].get("Event-Date-Timestamp") or 0)
+    t_ans = next(
+        (
+            int(e["Event-Date-Timestamp"])
+            for e in events
+            if e.get("Event-Name") == "CHANNEL_ANSWER" and e.get("Unique-ID") == customer
+        ),
+        None,
+    )
+    if t_ans is None:
+        return events
+    delta = int(ring_s * 1e6) - (t_ans - t0)
+    out = []
+    for e in events:
+        ne = dict(e)
+        for k, v in e.items():
+            if _TIME_KEY.match(k) and v.isdigit() and len(v) >= 16 and int(v) >= t_ans:
+                ne[k] = str(int(v) + delta)
+        out.append(ne)
+    return out

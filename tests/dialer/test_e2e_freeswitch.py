@@ -133,3 +133,53 @@ async def _run(tmp_path: Path) -> None:
         talked = [r["extension"] for r in rows if r["extension"] and r["answered"]]
         assert talked == ([c.agent] if c.outcome == "answered" else []), (a, rows)
         assert rows[0]["disposition"] == c.outcome
+
+
+def _rings(number: str, nth: int) -> str:
+    return f"answered:{(2, 7, 12)[int(number[4:]) % 3]}"
+
+
+@pytest.mark.timeout(60)
+def test_R_LEG_4_scripted_ring_times_on_freeswitch(tmp_path: Path) -> None:
+    asyncio.run(_run_rings(tmp_path))
+
+
+async def _run_rings(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'dialer.db'}"
+    clock = AccelClock(SPEED, t0=1_800_000_000.0)
+    fs = DialerEslServer(password=SECRET)
+    await fs.start()
+    script = FsDialerScript(fs, _rings, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
+    script.install()
+    contacts = make_contacts({"p2": [(f"c{i}", f"0442{i:06d}") for i in range(12)]}, RULES)
+    daemon = DialerDaemon(config_for(fs.port, db_url, "freeswitch"), contacts=contacts, clock=clock)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await _wait(
+            lambda: daemon.session is not None and getattr(daemon.session.state, "value", "") == "connected",
+            10,
+            "daemon not connected",
+        )
+        await asyncio.sleep(0.2)
+        script.login_agents()
+        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 10, "agents not logged in")
+        start_projects(daemon, [{"project_id": "p2", "queue": "support", "max_lines": 5, "wrap_up_s": 2.0}])
+        await _wait(lambda: contacts.done("p2") and not daemon.dialer.engine.attempts, 50, "project not done")
+        await script.wait_idle()
+    finally:
+        daemon.request_stop()
+        await asyncio.wait_for(task, 20)
+        await fs.stop()
+    sim_of = {c.attempt_id: c for c in script.log if c.attempt_id}
+    attempts = AttemptStore(daemon.wiring.engine).list("p2")
+    assert len(attempts) == 12 and all(a.outcome == "answered" for a in attempts)
+    with daemon.wiring.engine.connect() as conn:
+        first = {
+            r["call_id"]: dict(r)
+            for r in conn.execute(select(report_call_legs)).mappings()
+            if r["leg_seq"] == 0
+        }
+    for a in attempts:
+        ring = float(sim_of[a.attempt_id].scripted.split(":")[1])
+        assert first[a.call_id]["ring_s"] == pytest.approx(ring, abs=0.05)
+        assert first[a.call_id]["extension"] == sim_of[a.attempt_id].agent
