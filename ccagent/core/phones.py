@@ -73,6 +73,7 @@ class _Meta:
     """One region's metadata compiled for the fast path."""
 
     country_code: int
+    country_code_str: str
     general: re.Pattern[str] | None  # general_desc national number pattern (fullmatch)
     general_lengths: tuple[int, ...]  # general_desc possible lengths (sorted)
     general_lengths_set: frozenset[int]
@@ -164,6 +165,7 @@ def _compile(md: PhoneMetadata) -> _Meta | None:
     np = md.national_prefix_for_parsing
     return _Meta(
         country_code=md.country_code,
+        country_code_str=str(md.country_code),
         general=re.compile(general.national_number_pattern) if general.national_number_pattern else None,
         general_lengths=lengths,
         general_lengths_set=frozenset(lengths),
@@ -277,6 +279,9 @@ class E164Normalizer:
             raise ValueError(f"default region {region!r} is not a known region code (e.g. UA, RU, US)")
         self.region = region
         self._default = _region_meta(region)
+        # validity of the default calling code, when it has one region (no region-by-number step)
+        single = _single_region_meta(self._default.country_code) if self._default is not None else None
+        self._default_valid = single.is_valid_nsn if single is not None else None
         self._slow_cached = lru_cache(maxsize=SLOW_CACHE_SIZE)(self.slow)
 
     def __call__(self, text: str) -> tuple[str | None, Outcome]:
@@ -325,7 +330,7 @@ class E164Normalizer:
             extracted = True
         else:
             cc, national, extracted = default.country_code, digits, False
-            ccs = str(default.country_code)
+            ccs = default.country_code_str
             if digits.startswith(ccs):
                 potential = default.strip_national_prefix(digits[len(ccs) :])
                 if (not default.general_match(digits) and default.general_match(potential)) or (
@@ -346,7 +351,9 @@ class E164Normalizer:
             national = potential
         if len(national) > _MAX_LENGTH_FOR_NSN or len(national) < _MIN_LENGTH_FOR_NSN:
             return None
-        nsn = _nsn(national)
-        if not _is_valid(cc, nsn):
-            return None
-        return f"+{cc}{nsn}"
+        nsn = national if national[0] != "0" else _nsn(national)
+        if cc == default.country_code and self._default_valid is not None:
+            valid = self._default_valid(nsn)
+        else:
+            valid = _is_valid(cc, nsn)
+        return f"+{cc}{nsn}" if valid else None
