@@ -21,7 +21,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,6 +96,12 @@ class Daemon:
         self.session: PbxSession | None = None
         self._stop = asyncio.Event()
         self._last_flush = time.monotonic()
+        # Periodic work run BY the one consumer (the dialer): ``await ticker(now)`` every tick_s of
+        # the injected clock while the PBX is connected, after pending calls are committed.
+        self.tickers: list[Callable[[float], Awaitable[None]]] = []
+        self.tick_s = 1.0
+        self._next_tick = 0.0
+        self.idle_wait_s = FLUSH_INTERVAL_S  # how long the consumer waits for an item before ticking
 
     # -- lifecycle -------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -153,7 +159,7 @@ class Daemon:
         handle = self._handler()
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=FLUSH_INTERVAL_S)
+                item = await asyncio.wait_for(queue.get(), timeout=self.idle_wait_s)
             except TimeoutError:
                 item = None
             if item is _STOP:
@@ -169,6 +175,21 @@ class Daemon:
                 or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
             ):
                 await self._flush_until_done()
+            if self.tickers:
+                await self._tick()
+
+    async def _tick(self) -> None:
+        now = self.clock()
+        state = getattr(self.session, "state", "connected")
+        if now < self._next_tick or getattr(state, "value", state) != "connected":
+            return
+        self._next_tick = now + self.tick_s
+        await self._flush_until_done()  # finished calls settle before the next decision
+        for ticker in self.tickers:
+            try:
+                await ticker(now)
+            except Exception:  # one failing tick must not stop the consumer (and the floor)
+                log.exception("periodic task %r failed", ticker)
 
     def _handler(self) -> Callable[[Any], None]:
         if self.pbx == "asterisk":
@@ -260,6 +281,9 @@ def run_daemon(config: Config) -> int:
     register_secret(config.pbx.freeswitch.password.get_secret_value())
     try:
         daemon = Daemon(config)
+        from ccagent.app.dialer_runtime import attach_dialer
+
+        attach_dialer(daemon)
     except OperationalError as exc:
         # systemd restarts us (Restart=on-failure); say clearly what is missing meanwhile.
         reason = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__

@@ -81,7 +81,10 @@ class Pipeline:
         self._monotonic = monotonic
         self._pending = _Pending()
         self._journaled: set[str] = set()  # calls with rows in the journal table
-        self.on_call: Callable[[CallRecord], None] | None = None  # e.g. the dialer/cards hook
+        self.on_call: Callable[[CallRecord], None] | None = None  # single hook (benchmarks, tests)
+        # Consumers above the leg engine (dialer, project rules): events as applied, calls as committed.
+        self.event_listeners: list[Callable[[ev.PbxEvent], None]] = []
+        self.call_listeners: list[Callable[[CallRecord], None]] = []
 
     # -- start-up ---------------------------------------------------------------------------
     def restore(self) -> int:
@@ -137,6 +140,12 @@ class Pipeline:
             log.error("could not fold call %s (its events stay in the journal): %s", cid, error)
             p.journal.setdefault(cid, []).extend(out.failed_events.get(cid, []))
         p.statuses.extend(out.agent_statuses)
+        for listener in self.event_listeners:
+            try:
+                listener(e)
+            except Exception:  # a listener bug must not stop the leg engine
+                self.metrics.bad_events.labels("listener").inc()
+                log.exception("event listener %r failed on %s", listener, type(e).__name__)
 
     def connection_lost(self, now: float | None = None) -> None:
         """The PBX connection (or capture file) ended: events from here to the next snapshot are lost."""
@@ -187,8 +196,13 @@ class Pipeline:
         self.metrics.calls_written.inc(len(records))
         self.metrics.legs_written.inc(sum(len(r.legs) for r in records))
         self.metrics.open_calls.set(len(self.tracker.calls))
-        if self.on_call is not None:
-            for rec in records:
-                self.on_call(rec)
+        hooks = [*self.call_listeners, *([self.on_call] if self.on_call is not None else [])]
+        for rec in records:
+            for hook in hooks:
+                try:
+                    hook(rec)
+                except Exception:  # the call is stored; a hook bug must not undo or repeat that
+                    self.metrics.bad_events.labels("listener").inc()
+                    log.exception("call listener %r failed on call %s", hook, rec.call_id)
         self._pending = _Pending()
         return len(records)

@@ -18,14 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ccagent.app.daemon import _STOP, FLUSH_INTERVAL_S, FLUSH_MAX_PENDING, Daemon
+from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.app.dialer import AttemptContacts, DialerService, RetryRules
+from ccagent.app.dialer_runtime import SessionPort
 from ccagent.config import Config, parse_config
-from ccagent.core import pbx_events as ev
-from ccagent.core.dialer.engine import Originate, ProjectRun
+from ccagent.core.dialer.engine import ProjectRun
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
-from ccagent.pbx.ami.originate import AmiOriginator
-from ccagent.pbx.esl.originate import EslOriginator
 from ccagent.storage.attempts_repo import AttemptStore
 
 SECRET = "dialer-s3cret"
@@ -40,26 +38,6 @@ class AccelClock:
 
     def __call__(self) -> float:
         return self.t0 + (time.time() - self.w0) * self.speed
-
-
-class _Quiet:
-    def ready(self) -> None: ...
-    def watchdog(self) -> None: ...
-    def stopping(self) -> None: ...
-    def status(self, text: str) -> None: ...
-
-
-class _LazyPort:
-    """The PBX session exists only once the daemon runs: look it up at send time."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    async def originate(self, cmd: Originate) -> str | None:
-        session: Any = self.daemon.session
-        if self.daemon.pbx == "asterisk":
-            return await AmiOriginator(session.send_action).originate(cmd)
-        return await EslOriginator(session.bgapi).originate(cmd)
 
 
 def config_for(port: int, db_url: str, pbx: str = "asterisk") -> Config:
@@ -102,57 +80,23 @@ class DialerDaemon(Daemon):
         port: Any = None,
         keep_latencies: bool = False,
     ) -> None:
-        super().__init__(config, notifier=_Quiet(), clock=clock)
+        super().__init__(config, notifier=NullNotifier(), clock=clock)
         store = AttemptStore(self.wiring.engine)
         self.dialer = DialerService(
             store=store,
             contacts=contacts,
-            port=port or _LazyPort(self),
+            port=port or SessionPort(self),
             clock=clock,
             keep_latencies=keep_latencies,
         )
         contacts.load(store)
         self.dialer.restore()
+        # The daemon's own hooks, exactly as ccagent.app.dialer_runtime.attach_dialer uses them.
         self.tick_s = tick_s
-        self._next_tick = 0.0
-        inner_apply = self.pipeline.apply
-
-        def apply(e: ev.PbxEvent, arrived: float | None = None) -> None:
-            inner_apply(e, arrived)
-            self.dialer.on_event(e)
-
-        self.pipeline.apply = apply  # type: ignore[method-assign]
-        self.pipeline.on_call = self.dialer.on_call
-
-    async def _consume(self) -> None:
-        """The daemon's consumer loop plus the dialer tick (the integrator's one addition)."""
-        queue = self.session.queue if self.session else None
-        assert queue is not None
-        handle = self._handler()
-        wait = min(FLUSH_INTERVAL_S, 0.02)
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), timeout=wait)
-            except TimeoutError:
-                item = None
-            if item is _STOP:
-                return
-            if item is not None:
-                self.stats.items += 1
-                handle(item)
-            pending = self.pipeline.pending
-            if pending and (
-                pending >= FLUSH_MAX_PENDING
-                or queue.empty()
-                or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
-            ):
-                await self._flush_until_done()
-            now = self.clock()
-            state = getattr(self.session, "state", "connected")
-            if now >= self._next_tick and getattr(state, "value", state) == "connected":
-                self._next_tick = now + self.tick_s
-                await self._flush_until_done()  # finished calls settle before the next decision
-                await self.dialer.tick(now)
+        self.idle_wait_s = 0.02  # the clock runs fast: let the one consumer tick often enough
+        self.pipeline.event_listeners.append(self.dialer.on_event)
+        self.pipeline.call_listeners.append(self.dialer.on_call)
+        self.tickers.append(self.dialer.tick)
 
 
 def make_contacts(spec: Mapping[str, Sequence[Sequence[str]]], rules: Mapping[str, Any]) -> AttemptContacts:

@@ -1,0 +1,108 @@
+"""Plug the outbound dialer and the project rules into the live daemon (issue 6).
+
+Composition only: the dialer (``ccagent.app.dialer.DialerService``) sees every
+normalized event after the leg engine, settles attempts from committed calls,
+and is ticked by the daemon's ONE consumer, so dialer state and leg state are
+never touched concurrently.  Which projects run is read from the database
+every few seconds: ``ccagent project start|pause|complete`` (or the API) change
+the row, the daemon follows, as VICIdial's campaign settings do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ccagent.app.daemon import Daemon
+from ccagent.app.dialer import DialerService, ProjectContacts, pacer_for, project_run
+from ccagent.app.projects import ProjectService, RulesDefaults
+from ccagent.core.dialer.engine import Originate
+from ccagent.core.dialing_rules import CallingHours
+from ccagent.core.legs.model import CallRecord
+from ccagent.storage.attempts_repo import AttemptStore
+from ccagent.storage.projects_repo import ProjectRepo
+
+log = logging.getLogger(__name__)
+
+SYNC_EVERY_S = 5.0
+
+
+class SessionPort:
+    """The PBX session exists only once the daemon runs: look it up at send time."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def originate(self, cmd: Originate) -> str | None:
+        session: Any = self.daemon.session
+        if self.daemon.pbx == "asterisk":
+            from ccagent.pbx.ami.originate import AmiOriginator
+
+            return await AmiOriginator(session.send_action).originate(cmd)
+        from ccagent.pbx.esl.originate import EslOriginator
+
+        return await EslOriginator(session.bgapi).originate(cmd)
+
+
+class DialerRuntime:
+    def __init__(self, daemon: Daemon) -> None:
+        config = daemon.config
+        engine = daemon.wiring.engine
+        pc = config.projects
+        self.daemon = daemon
+        self.repo = ProjectRepo(engine)
+        self.projects = ProjectService(
+            self.repo,
+            defaults=RulesDefaults(
+                default_region=pc.default_region,
+                default_time_zone=pc.default_time_zone,
+                calling_hours=CallingHours.parse(pc.calling_hours),
+                max_attempts=pc.max_attempts,
+            ),
+        )
+        self.contacts = ProjectContacts(self.repo)
+        self.dialer = DialerService(
+            store=AttemptStore(engine),
+            contacts=self.contacts,
+            port=SessionPort(daemon),
+            clock=daemon.clock,
+            project_variable=config.legs.project_variable,
+        )
+        self._running: set[str] = set()
+        self._next_sync = 0.0
+
+    def on_call(self, record: CallRecord) -> None:
+        """A committed call: settle its attempt, then the global contact-status rules (R-PRJ-9)."""
+        self.dialer.on_call(record)
+        self.projects.apply_call_rules(record)
+
+    def sync_projects(self) -> None:
+        """Start projects that became running, stop the ones that no longer are."""
+        running = {p.id: p for p in self.repo.list(statuses=["running"])}
+        for pid in sorted(self._running - running.keys()):
+            self.dialer.stop_project(pid)
+            log.info("project %s stopped dialing", pid)
+        for pid in sorted(running.keys() - self._running):
+            project = running[pid]
+            self.contacts.set_rules(pid, self.projects.rules_for(project))
+            self.dialer.start_project(project_run(project, self.daemon.pbx), pacer_for(project))
+            log.info("project %s started dialing", pid)
+        self._running = set(running)
+
+    async def tick(self, now: float) -> None:
+        if now >= self._next_sync:
+            self._next_sync = now + SYNC_EVERY_S
+            self.sync_projects()
+        await self.dialer.tick(now)
+
+
+def attach_dialer(daemon: Daemon) -> DialerRuntime:
+    """Wire the dialer into ``daemon`` before it runs: the outbox a previous run left is adopted
+    first, so the reconnect's channel list and journaled calls can settle it (R-SAFE-2)."""
+    runtime = DialerRuntime(daemon)
+    runtime.dialer.restore()
+    runtime.sync_projects()
+    daemon.pipeline.event_listeners.append(runtime.dialer.on_event)
+    daemon.pipeline.call_listeners.append(runtime.on_call)
+    daemon.tickers.append(runtime.tick)
+    return runtime

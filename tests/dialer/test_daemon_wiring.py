@@ -1,0 +1,86 @@
+"""The shipped daemon wiring (``ccagent run`` = Daemon + attach_dialer) dials a project stored in the
+database: contacts imported from a CSV, the project started by the project service, the simulated
+Asterisk answering, every contact ending in the state the script implies (issue 6; R-PRJ-2, R-PRJ-5,
+R-PRJ-7, R-PRJ-8, R-PRJ-9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ccagent.app.contacts_import import import_contacts
+from ccagent.app.daemon import Daemon, NullNotifier
+from ccagent.app.dialer_runtime import attach_dialer
+from ccagent.app.projects import ProjectService
+from ccagent.sim.ami_server import SimAsterisk
+from ccagent.sim.dialer_script import AmiDialerScript
+from ccagent.storage.projects_repo import ProjectRepo
+from tests.dialer.dialer_daemon import SECRET, AccelClock, config_for
+
+SPEED = 40.0
+T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()  # a Tuesday, 14:00 in Kyiv
+AGENTS = ("101", "102")
+# national numbers as an admin's spreadsheet has them; the import makes them E.164 (+380...)
+NUMBERS = [f"050{i:07d}" for i in range(1, 9)]
+SCRIPT = {0: ("answered",), 1: ("busy", "answered"), 2: ("no_answer", "no_answer")}
+
+
+def scripted(number: str, nth: int) -> str:
+    seq = SCRIPT[int(number[-1]) % 3]
+    return seq[min(nth, len(seq)) - 1]
+
+
+@pytest.mark.timeout(120)
+def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'run.db'}"
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text("phone;name\n" + "".join(f"{n};Client {i}\n" for i, n in enumerate(NUMBERS)),
+                        encoding="utf-8")
+    clock = AccelClock(SPEED, t0=T0)
+
+    async def scenario() -> dict[str, tuple[str, int]]:
+        sim = SimAsterisk(username="ccagent", secret=SECRET)
+        await sim.start()
+        script = AmiDialerScript(sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
+        script.install()
+        daemon = Daemon(config_for(sim.port, db_url), notifier=NullNotifier(), clock=clock)
+        daemon.idle_wait_s = 0.02  # the accelerated clock needs frequent ticks
+        runtime = attach_dialer(daemon)
+        repo = ProjectRepo(daemon.wiring.engine)
+        service = ProjectService(repo, clock=lambda: datetime.fromtimestamp(clock(), UTC))
+        service.create("spring", "Spring", "operators", mode="progressive", queue="support", caller_id="2000",
+                       settings={"max_attempts": 2, "retry_minutes": {"busy": 1, "no_answer": 1},
+                                 "calling_hours": "09:00-20:00"})
+        report = import_contacts(daemon.wiring.engine, csv_file, project_id="spring", default_region="UA")
+        assert report.added_to_project == len(NUMBERS) and report.bad_rows == 0
+        task = asyncio.create_task(daemon.run())
+        try:
+            await sim.wait_logged_in(1, timeout=10)
+            await script.login_agents("support")
+            service.start("spring")  # the daemon notices the running project at its next sync
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                states = {pc.phone_e164: (pc.state.value, pc.attempts)
+                          for pc in repo.project_contacts("spring")}
+                if all(s in ("reached", "not_reached") for s, _ in states.values()):
+                    break
+                await asyncio.sleep(0.1)
+            await script.wait_idle()
+        finally:
+            daemon.request_stop()
+            assert await asyncio.wait_for(task, 20) == 0
+            await sim.stop()
+        assert runtime.dialer.stats.settled >= len(NUMBERS)
+        return states
+
+    states = asyncio.run(scenario())
+    for i, n in enumerate(NUMBERS):
+        e164 = "+380" + n[1:]
+        seq = SCRIPT[int(n[-1]) % 3]
+        want = ("reached", len(seq)) if seq[-1] == "answered" else ("not_reached", 2)
+        assert states[e164] == want, (i, n)
