@@ -90,7 +90,7 @@ async def _run(tmp_path: Path) -> None:
     try:
         await sim.wait_logged_in(1, timeout=10.0)
         await script.login_agents("support")
-        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 10, "agents not logged in")
+        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 30, "agents not logged in")
         start_projects(
             daemon,
             [
@@ -224,7 +224,7 @@ async def _run_two(tmp_path: Path) -> None:
     try:
         await sim.wait_logged_in(1, timeout=10.0)
         await script.login_agents("support")
-        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 10, "agents not logged in")
+        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 30, "agents not logged in")
         start_projects(
             daemon,
             [

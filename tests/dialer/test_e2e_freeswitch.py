@@ -67,7 +67,7 @@ async def _run(tmp_path: Path) -> None:
         )
         await asyncio.sleep(0.2)
         script.login_agents()
-        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 10, "agents not logged in")
+        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 30, "agents not logged in")
         start_projects(
             daemon,
             [
@@ -162,7 +162,7 @@ async def _run_rings(tmp_path: Path) -> None:
         )
         await asyncio.sleep(0.2)
         script.login_agents()
-        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 10, "agents not logged in")
+        await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 30, "agents not logged in")
         start_projects(daemon, [{"project_id": "p2", "queue": "support", "max_lines": 5, "wrap_up_s": 2.0}])
         await _wait(lambda: contacts.done("p2") and not daemon.dialer.engine.attempts, 50, "project not done")
         await script.wait_idle()
