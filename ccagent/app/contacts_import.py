@@ -15,7 +15,7 @@ timestamp in ``updated_at``).  Newer non-empty values win when rows merge
 (name, time zone, extra fields), within the file and against the base.
 
 Throughput (R-PRJ-7 goal: >= 50k rows/s CSV): numbers go through
-``ccagent.core.phones`` (phonenumbers' exact answer, ~7x faster for plain
+``ccagent.core.phones`` (phonenumbers' exact answer, ~8x faster for plain
 digits); each chunk is merged set-wise - one lookup of its numbers, one bulk
 write (SQLite executemany of ready tuples; PostgreSQL COPY), one
 INSERT ... SELECT for the project memberships.  docs/performance.md has the
