@@ -142,7 +142,37 @@ class ProjectService:
             .order_by(legs.c.extension)
         )
         with self.repo.engine.connect() as conn:
-            return [AgentFigure(r[0], r[1], None, int(r[2]), float(r[3] or 0.0)) for r in conn.execute(q)]
+            worked = {r[0]: (r[1], int(r[2]), float(r[3] or 0.0)) for r in conn.execute(q)}
+            status = self._agent_status(conn, self.get(project_id).queue)
+        # Agents who worked the project, and the project queue's members even before their first call.
+        idle: tuple[str | None, int, float] = (None, 0, 0.0)
+        return [
+            AgentFigure(ext, worked.get(ext, idle)[0], status.get(ext), *worked.get(ext, idle)[1:])
+            for ext in sorted(worked.keys() | status.keys())
+        ]
+
+    @staticmethod
+    def _agent_status(conn: Any, queue: str | None) -> dict[str, str]:
+        """Latest PBX-reported state per extension (R-PRJ-5): ready, paused (reason), logged_out.
+
+        Read from ``agent_states`` so ``ccagent project show`` works outside the daemon; states
+        of the project's queue only when it has one.
+        """
+        from sqlalchemy import select
+
+        from ccagent.storage.models import AgentStateRow
+
+        t = AgentStateRow.__table__
+        q = select(t.c.extension, t.c.action, t.c.reason).order_by(t.c.at, t.c.id)
+        if queue:
+            q = q.where(t.c.queue == queue)
+        latest: dict[str, str] = {}
+        for ext, action, reason in conn.execute(q):
+            latest[ext] = {
+                "login": "ready", "unpause": "ready", "logout": "logged_out",
+                "pause": f"paused ({reason})" if reason else "paused",
+            }.get(action, action)
+        return latest
 
     def rules_for(self, project: Project) -> DialingRules:
         d = self.defaults
