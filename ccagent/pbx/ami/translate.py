@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.pbx_events import DialStatus, PartyKind
@@ -75,6 +76,12 @@ def _float(value: str | None) -> float | None:
         return float(value) if value not in (None, "") else None
     except ValueError:
         return None
+
+
+def _on_channel(m: Msg, ts: float) -> dict[str, Any]:
+    """The fields every channel event shares: PBX time, the channel's Uniqueid, its call (Linkedid)."""
+    uid = m["Uniqueid"]
+    return {"ts": ts, "channel": uid, "call": m.get("Linkedid") or uid}
 
 
 def spy_mode(options: str) -> str:
@@ -230,9 +237,7 @@ class AmiTranslator:
             self._created_during_list.add(uid)
         return [
             ev.ChannelCreated(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 name=name,
                 party=party,
                 extension=ext,
@@ -247,12 +252,9 @@ class AmiTranslator:
         ]
 
     def _newcallerid(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
         return [
             ev.CallerIdChanged(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 caller_num=_clean(m.get("CallerIDNum")),
                 caller_name=_clean(m.get("CallerIDName")),
             )
@@ -269,13 +271,10 @@ class AmiTranslator:
         return []
 
     def _hangup_request(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
         cause = m.get("Cause")
         return [
             ev.HangupRequested(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 cause=_int(cause) if cause else None,
                 # SoftHangupRequest: asked from inside the PBX (AMI, dialplan, bridge peer).
                 by_ami=m.get("Event") == "SoftHangupRequest",
@@ -287,9 +286,7 @@ class AmiTranslator:
         self._spy_options.pop(uid, None)
         return [
             ev.ChannelHangup(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 cause=_int(m.get("Cause")),
                 cause_text=m.get("Cause-txt", ""),
             )
@@ -323,12 +320,10 @@ class AmiTranslator:
         ]
 
     def _bridge_enter(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
-        return [ev.BridgeEnter(ts=ts, channel=uid, call=m.get("Linkedid") or uid, bridge=m["BridgeUniqueid"])]
+        return [ev.BridgeEnter(**_on_channel(m, ts), bridge=m["BridgeUniqueid"])]
 
     def _bridge_leave(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
-        return [ev.BridgeLeave(ts=ts, channel=uid, call=m.get("Linkedid") or uid, bridge=m["BridgeUniqueid"])]
+        return [ev.BridgeLeave(**_on_channel(m, ts), bridge=m["BridgeUniqueid"])]
 
     def _local_bridge(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
         one = m["LocalOneUniqueid"]
@@ -349,9 +344,7 @@ class AmiTranslator:
             self._spy_options[uid] = data.partition(",")[2]
         return [
             ev.AppStarted(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 app=app,
                 data=data,
                 context=_clean(m.get("Context")),
@@ -368,7 +361,7 @@ class AmiTranslator:
             return []  # a global variable, not a channel's
         return [
             ev.VariableSet(
-                ts=ts, channel=uid, call=m.get("Linkedid") or uid, name=var, value=m.get("Value", "")
+                **_on_channel(m, ts), name=var, value=m.get("Value", "")
             )
         ]
 
@@ -379,26 +372,22 @@ class AmiTranslator:
         fields = tuple((k, v) for k, v in m.items() if k not in _CHANNEL_HEADERS)
         return [
             ev.UserEvent(
-                ts=ts, channel=uid, call=m.get("Linkedid") or uid, name=m.get("UserEvent", ""), fields=fields
+                **_on_channel(m, ts), name=m.get("UserEvent", ""), fields=fields
             )
         ]
 
     def _dtmf(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
-        return [ev.Dtmf(ts=ts, channel=uid, call=m.get("Linkedid") or uid, digit=m.get("Digit", ""))]
+        return [ev.Dtmf(**_on_channel(m, ts), digit=m.get("Digit", ""))]
 
     def _hold(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
-        return [ev.Hold(ts=ts, channel=uid, call=m.get("Linkedid") or uid, on=m.get("Event") == "Hold")]
+        return [ev.Hold(**_on_channel(m, ts), on=m.get("Event") == "Hold")]
 
     # -- queues -----------------------------------------------------------------
     def _queue_join(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
-        return [ev.QueueJoin(ts=ts, channel=uid, call=m.get("Linkedid") or uid, queue=m.get("Queue", ""))]
+        return [ev.QueueJoin(**_on_channel(m, ts), queue=m.get("Queue", ""))]
 
     def _queue_leave(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
-        return [ev.QueueLeave(ts=ts, channel=uid, call=m.get("Linkedid") or uid, queue=m.get("Queue", ""))]
+        return [ev.QueueLeave(**_on_channel(m, ts), queue=m.get("Queue", ""))]
 
     def _member_ext(self, m: Msg) -> str | None:
         dest = m.get("DestChannel")
@@ -409,12 +398,9 @@ class AmiTranslator:
         return self._interface_extension(m.get("Interface"))
 
     def _agent_called(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
         return [
             ev.QueueAgentCalled(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 queue=m.get("Queue", ""),
                 member=m.get("DestUniqueid", ""),
                 extension=self._member_ext(m),
@@ -422,12 +408,9 @@ class AmiTranslator:
         ]
 
     def _agent_connect(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
         return [
             ev.QueueAgentConnect(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 queue=m.get("Queue", ""),
                 member=m.get("DestUniqueid", ""),
                 extension=self._member_ext(m),
@@ -436,13 +419,10 @@ class AmiTranslator:
         ]
 
     def _agent_noanswer(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
         ring_ms = _float(m.get("RingTime"))
         return [
             ev.QueueAgentNoAnswer(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 queue=m.get("Queue", ""),
                 member=m.get("DestUniqueid", ""),
                 extension=self._member_ext(m),
@@ -451,12 +431,9 @@ class AmiTranslator:
         ]
 
     def _queue_abandon(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
-        uid = m["Uniqueid"]
         return [
             ev.QueueAbandon(
-                ts=ts,
-                channel=uid,
-                call=m.get("Linkedid") or uid,
+                **_on_channel(m, ts),
                 queue=m.get("Queue", ""),
                 hold_s=_float(m.get("HoldTime")),
             )
