@@ -10,7 +10,6 @@ runs 40x faster than real time on an accelerated clock shared by the dialer and 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from tests.dialer.dialer_daemon import (
     make_contacts,
     start_projects,
 )
+from tests.waiting import wait_for as _wait
 
 SPEED = 40.0
 AGENTS = ("101", "102", "103", "104", "105")
@@ -63,13 +63,6 @@ def expected_contact(i: int) -> tuple[str, int]:
     seq = SCRIPT[i % 10]
     return ("reached", len(seq)) if seq[-1] == "answered" else ("not_reached", len(seq))
 
-
-async def _wait(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(120)

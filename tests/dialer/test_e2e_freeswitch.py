@@ -8,7 +8,6 @@ captures (mod_callcenter queue, busy, no answer, failure, safe harbour) for each
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -27,17 +26,11 @@ from tests.dialer.dialer_daemon import (
     start_projects,
 )
 from tests.dialer.test_e2e_asterisk import RULES, SCRIPT, number_of, scripted
+from tests.waiting import wait_for as _wait
 
 SPEED = 40.0
 AGENTS = ("1001", "1002", "1003", "1004", "1005")
 
-
-async def _wait(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(120)

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from ccagent.storage import db
 from ccagent.storage.attempts_repo import AttemptStore
 from tests.dialer.dialer_daemon import SECRET, AccelClock
 from tests.dialer.test_e2e_asterisk import AGENTS, RULES, number_of, scripted
+from tests.waiting import wait_for as _until
 
 REPO = Path(__file__).resolve().parents[2]
 SPEED = 40.0
@@ -45,13 +45,6 @@ async def _spawn(spec_path: Path, log: Path) -> asyncio.subprocess.Process:
         stderr=asyncio.subprocess.STDOUT,
     )
 
-
-async def _until(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(150)

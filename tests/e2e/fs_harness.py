@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,7 @@ from ccagent.config import Config, parse_config
 from ccagent.pbx.esl.capture import iter_capture_events
 from ccagent.pbx.esl.client import EslClient
 from ccagent.sim.esl_server import EslServer
+from tests.waiting import wait_for
 
 PASSWORD = "Fs-Esl-s3cr3t-9d2"
 PROJECT_VARIABLE = "dialer_campaign"  # what the FreeSWITCH lab's originates set
@@ -54,13 +55,6 @@ def fs_config(port: int, db_url: str, *, event_format: str = "plain", **legs: st
 def counter(c: object) -> float:
     return float(c._value.get())  # type: ignore[attr-defined]
 
-
-async def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.005)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,7 @@ from ccagent.config import Config, parse_config
 from ccagent.pbx.ami.parser import AmiMessage
 from ccagent.pbx.capture import iter_ami_capture
 from ccagent.sim.ami_server import SimAsterisk
+from tests.waiting import wait_for
 
 SECRET = "s3cr3t-Pa55word"
 
@@ -70,13 +71,6 @@ class Live:
         self.daemon.request_stop()
         return await asyncio.wait_for(self.task, 20.0)
 
-
-async def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.01)
 
 
 @asynccontextmanager
