@@ -123,6 +123,21 @@ def _swap(mapping: dict[str, str]) -> Callable[[str], str]:
     return lambda s: rx.sub(lambda m: mapping[m.group(1)], s)
 
 
+class SimAgents:
+    """The simulated operators of both simulated PBXs: the first free agent (by extension) takes an
+    answered customer, and stays busy until the call ends plus its wrap-up."""
+
+    def __init__(self, agents: Sequence[str], wrap_s: float) -> None:
+        self.wrap_s = wrap_s
+        self.free_at: dict[str, float] = dict.fromkeys(agents, 0.0)
+
+    def free_at_connect(self, connect: float) -> str | None:
+        return next((a for a in sorted(self.free_at) if self.free_at[a] <= connect), None)
+
+    def busy_until(self, agent: str, end: float) -> None:
+        self.free_at[agent] = end + self.wrap_s
+
+
 class AmiDialerScript:
     """Answers the daemon's originates on a :class:`SimAsterisk` (see the module docstring).
 
@@ -149,7 +164,7 @@ class AmiDialerScript:
         self.speed = speed
         self.wrap_s = wrap_s
         self._stamper = _Stamper(seed)
-        self.free_at: dict[str, float] = dict.fromkeys(self.agents, 0.0)
+        self.pool = SimAgents(self.agents, wrap_s)
         self.log: list[SimCall] = []
         self._count: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -197,10 +212,8 @@ class AmiDialerScript:
         agent: str | None = None
         if kind == "answered":
             connect = next(float(x["Timestamp"]) for x in msgs if x.get("Event") == "AgentConnect")
-            free = [a for a in sorted(self.agents) if self.free_at[a] <= connect]
-            if free:
-                agent = free[0]
-            else:  # nobody to take it: the 2 s safe harbour, as the dialplan does
+            agent = self.pool.free_at_connect(connect)
+            if agent is None:  # nobody to take it: the 2 s safe harbour, as the dialplan does
                 kind = "abandoned"
                 msgs = self._copy(
                     _TEMPLATES[kind], number, action.get("ActionID") or "", variables, start, chan_id
@@ -231,7 +244,7 @@ class AmiDialerScript:
             out.append(AmiMessage.from_pairs(pairs))
         end = float(out[-1]["Timestamp"])
         if agent is not None:
-            self.free_at[agent] = end + self.wrap_s
+            self.pool.busy_until(agent, end)
         call = SimCall(
             action.get("ActionID") or "",
             variables.get("CCAGENT_ATTEMPT", ""),

@@ -36,7 +36,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ccagent.sim.dialer_script import SimCall, _swap
+from ccagent.sim.dialer_script import SimAgents, SimCall, _swap
 from ccagent.sim.esl_scenarios import TRACES_DIR as _FS_TRACES
 from ccagent.sim.esl_scenarios import CallTemplate, load_template, restamp_events
 from ccagent.sim.esl_server import EslServer
@@ -151,7 +151,7 @@ class FsDialerScript:
         self.speed = speed
         self.wrap_s = wrap_s
         self.rng = random.Random(seed)
-        self.free_at: dict[str, float] = dict.fromkeys(self.agents, 0.0)
+        self.pool = SimAgents(self.agents, wrap_s)
         self.log: list[SimCall] = []
         self._count: dict[str, int] = {}
         self._templates: dict[str, CallTemplate] = {}
@@ -208,7 +208,7 @@ class FsDialerScript:
         ]
         end = max(stamps) if stamps else start
         if agent is not None:
-            self.free_at[agent] = end + self.wrap_s
+            self.pool.busy_until(agent, end)
         loop_now = asyncio.get_running_loop().time()
         walls = [
             loop_now + max(0.0, int(e.get("Event-Date-Timestamp") or 0) / 1e6 - start) / self.speed
@@ -259,10 +259,9 @@ class FsDialerScript:
                 for e in events
                 if e.get("CC-Action") == "bridge-agent-start"
             )
-            free = [a for a in sorted(self.agents) if self.free_at[a] <= connect]
-            if not free:
+            agent = self.pool.free_at_connect(connect)
+            if agent is None:
                 return [], None
-            agent = free[0]
         renames = {lab_number: number} if lab_number else {}
         if agent and agent != _LAB_AGENT:
             renames.update({_LAB_AGENT: agent, agent: _LAB_AGENT})
