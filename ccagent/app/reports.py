@@ -84,6 +84,15 @@ def _rows(engine: Engine, stmt: Select[Any]) -> list[dict[str, Any]]:
         return [dict(row) for row in conn.execute(stmt).mappings()]
 
 
+def _period(stmt: Select[Any], v: Any, date_from: datetime | None, date_to: datetime | None) -> Select[Any]:
+    """Half-open ``[date_from, date_to)`` on the start time, aware datetimes only."""
+    if (start := _aware(date_from, "date_from")) is not None:
+        stmt = stmt.where(v.c.started_at >= start)
+    if (end := _aware(date_to, "date_to")) is not None:
+        stmt = stmt.where(v.c.started_at < end)
+    return stmt
+
+
 def query_legs(
     engine: Engine,
     *,
@@ -94,11 +103,7 @@ def query_legs(
 ) -> list[dict[str, Any]]:
     """Rows of ``report_call_legs`` started in ``[date_from, date_to)``, oldest first."""
     v = report_call_legs
-    stmt = select(v)
-    if (start := _aware(date_from, "date_from")) is not None:
-        stmt = stmt.where(v.c.started_at >= start)
-    if (end := _aware(date_to, "date_to")) is not None:
-        stmt = stmt.where(v.c.started_at < end)
+    stmt = _period(select(v), v, date_from, date_to)
     if extension is not None:
         stmt = stmt.where(v.c.extension == extension)
     if disposition is not None:
@@ -116,11 +121,7 @@ def query_calls(
 ) -> list[dict[str, Any]]:
     """Rows of ``report_calls``; ``extension`` keeps calls with any leg on that extension."""
     v = report_calls
-    stmt = select(v)
-    if (start := _aware(date_from, "date_from")) is not None:
-        stmt = stmt.where(v.c.started_at >= start)
-    if (end := _aware(date_to, "date_to")) is not None:
-        stmt = stmt.where(v.c.started_at < end)
+    stmt = _period(select(v), v, date_from, date_to)
     if extension is not None:
         legs = report_call_legs
         stmt = stmt.where(exists().where(legs.c.call_id == v.c.call_id).where(legs.c.extension == extension))
