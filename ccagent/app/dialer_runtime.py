@@ -11,6 +11,7 @@ the row, the daemon follows, as VICIdial's campaign settings do.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from ccagent.app.daemon import Daemon
@@ -53,6 +54,7 @@ class DialerRuntime:
         self.repo = ProjectRepo(engine)
         self.projects = ProjectService(
             self.repo,
+            clock=lambda: datetime.fromtimestamp(daemon.clock(), UTC),  # the daemon's injected clock
             defaults=RulesDefaults(
                 default_region=pc.default_region,
                 default_time_zone=pc.default_time_zone,
