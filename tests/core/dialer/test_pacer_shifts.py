@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
 
 from bench.dialer.baselines import ClairvoyantPacer, FixedRatioPacer
+from bench.dialer.calibration import calibrate
 from bench.dialer.sim import Scenario, Simulator, run_shift, worst_window
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
 
@@ -156,3 +157,23 @@ def test_same_pacer_twice_gives_identical_decisions() -> None:
     run_shift(a, sc, 4)
     run_shift(b, sc, 4)
     assert a.decisions == b.decisions
+
+
+def test_r_pace_2_load_and_capacity_predictions_are_calibrated() -> None:
+    """The risk the pacer compares with its threshold is a normal tail of ``L - D``: it is only
+    as right as the means and variances it is built from.  Scored against what the simulator
+    then did, the z-scores must look standard normal (a call's age must count as evidence, the
+    Bernoulli variances must be right) -- not merely the learned averages converging."""
+    sc = Scenario("calib", 20, 0.15, aht_s=90.0, wrap_s=10.0, amd=True, horizon_s=2.5 * 3600.0)
+    cal = calibrate(sc, seed=2, horizons=(10, 18), warmup_s=1800.0)
+    for what in ("load", "capacity", "load-capacity"):
+        for tau, z in cal.z[what].items():
+            assert z.n > 3000, (what, tau, z)
+            assert abs(z.mean) < 0.15, (what, tau, z)
+            assert 0.85 < z.sd < 1.15, (what, tau, z)
+    # abandons the pacer expected for its launches vs those they met: right within a factor of 2
+    # (later launches that answer first add to an earlier call's risk; the calibration feedback
+    # of the threshold absorbs that share)
+    predicted = sum(p for p, _o in cal.abandons_by_free.values())
+    met = sum(o for _p, o in cal.abandons_by_free.values())
+    assert predicted > 5 and 0.5 * predicted <= met <= 2.0 * predicted, (predicted, met)
