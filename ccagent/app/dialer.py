@@ -199,6 +199,7 @@ class DialerStats:
     send_errors: int = 0
     settled: int = 0
     resent_after_restart: int = 0
+    pacer_faults: int = 0
     decide_to_write_s: list[float] = field(default_factory=list)  # pacer decision -> bytes on the socket
 
 
@@ -235,6 +236,7 @@ class DialerService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._resend: list[Originate] = []
         self._action_ids: list[tuple[str, str]] = []  # written with the next tick's outbox commit
+        self._fault_logged: dict[tuple[str, str], float] = {}  # (project, stage) -> when last logged
 
     # -- projects ------------------------------------------------------------------------------
     def start_project(self, run: ProjectRun, pacer: PacerLike) -> None:
@@ -314,12 +316,32 @@ class DialerService:
         action_ids, self._action_ids = self._action_ids, []
         t_decide = self._monotonic()
         wants = self.engine.decide(now)
+        self._log_pacer_faults(now)
         cmds: list[Originate] = list(resend)
         if wants or settled or resend or action_ids:
             cmds += await asyncio.to_thread(self._plan, now, wants, settled, resend, action_ids)
         for cmd in cmds:
             self._send(cmd, t_decide)
         return cmds
+
+    def _log_pacer_faults(self, now: float) -> None:
+        """A broken pacer costs its own project's dialing, logged with the traceback once a minute
+        per project (a failure every tick must not flood the journal)."""
+        faults, self.engine.pacer_faults = self.engine.pacer_faults, []
+        self.stats.pacer_faults += len(faults)
+        for pid, stage, exc in faults:
+            key = (pid, stage)
+            last = self._fault_logged.get(key)
+            if last is not None and now - last < 60.0:
+                continue
+            self._fault_logged[key] = now
+            log.error(
+                "dialer: project %s: the pacer's %s raised%s",
+                pid,
+                stage,
+                "; the project dials nothing while it does" if stage == "decide" else "",
+                exc_info=exc,
+            )
 
     def _plan(
         self,

@@ -305,3 +305,44 @@ def test_R_PACE_1_two_projects_on_one_team_do_not_both_dial_for_the_same_free_ag
     assert eng.state("p2", T0 + 1).agents_free == 0  # p1's two ringing calls claim both agents
     assert eng.decide(T0 + 1).get("p2", 0) == 0
     assert eng.state("p3", T0 + 1).agents_free == 0  # nobody logged into "sales"
+
+
+class _BrokenPacer(FixedPacer):
+    """A pacer with a bug: ``decide`` and/or ``on_event`` raise."""
+
+    def __init__(self, *, decide_ok: bool) -> None:
+        super().__init__()
+        self.decide_ok = decide_ok
+
+    def decide(self, state: object) -> int:
+        if not self.decide_ok:
+            raise ZeroDivisionError("pacer bug")
+        return super().decide(state)
+
+    def on_event(self, event: object) -> None:
+        raise ValueError("pacer bug in on_event")
+
+
+def test_R_SAFE_1_a_broken_pacer_stops_only_its_own_project() -> None:
+    eng = DialerEngine(agents=_board("101", "102"), new_id=counter_ids())
+    eng.start_project(ProjectRun("bad", queue="support", caller_id="2000"), _BrokenPacer(decide_ok=False), T0)
+    eng.start_project(ProjectRun("good", queue="support", caller_id="2000"), ProgressivePacer(), T0)
+    assert eng.decide(T0 + 1) == {"good": 2}
+    assert [(pid, stage) for pid, stage, _exc in eng.pacer_faults] == [("bad", "decide")]
+
+
+def test_R_SAFE_1_a_pacer_raising_on_events_does_not_lose_the_attempt() -> None:
+    """The attempt is the money: it settles from the real capture even if the pacer chokes."""
+    eng = _engine(_board("101", "102", "103"), _BrokenPacer(decide_ok=True))
+    events = list(replay_asterisk("08-dialer-answered-queue"))
+    aid = _attempt_for(eng, "0601020310", events[0][0].ts - 0.5)
+    settled = []
+    for e, calls in events:
+        eng.agents.apply(e)
+        settled += eng.on_event(e)
+        for rec in calls:
+            settled += eng.on_call(rec)
+    (s,) = settled
+    assert s.attempt_id == aid and s.outcome is Outcome.ANSWERED
+    kinds = [stage for _pid, stage, _exc in eng.pacer_faults]
+    assert kinds and set(kinds) == {"on_event"}

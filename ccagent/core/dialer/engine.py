@@ -261,7 +261,9 @@ class DialerEngine:
         self._by_number: dict[str, str] = {}
         self._early_results: dict[str, ev.OriginateResult] = {}  # result came before its request id
         self._granted: dict[str, int] = {}  # the last decision, consumed by launch
-        self.pacer_log: list[tuple[str, PacerEvent]] = []  # (project, event): for tests and metrics
+        # pacer exceptions, for the service to log: one project's broken pacer must not stop the
+        # others (or the engine's own bookkeeping); bounded, the service drains it every tick
+        self.pacer_faults: list[tuple[str, str, Exception]] = []
 
     # -- projects --------------------------------------------------------------------------------
     def start_project(self, run: ProjectRun, pacer: PacerLike, now: float) -> None:
@@ -344,7 +346,11 @@ class DialerEngine:
         """How many calls each running project launches now (pacer decision, capped by free lines)."""
         wants: dict[str, int] = {}
         for pid, p in self.projects.items():
-            n = int(p.pacer.decide(self.state(pid, now)))
+            try:
+                n = int(p.pacer.decide(self.state(pid, now)))
+            except Exception as exc:  # this project dials nothing this tick; the others go on
+                self._fault(pid, "decide", exc)
+                n = 0
             n = min(max(0, n), p.run.max_lines - self.in_flight(pid))
             self._granted[pid] = max(0, n)
             if n > 0:
@@ -631,9 +637,7 @@ class DialerEngine:
                 if p.run.kind == "operators" and any(
                     a.extension == ext for a in self.agents.in_queue(p.run.queue)
                 ):
-                    ev_ = PacerEvent(now - p.t0, "wrap_end", None, ext, wrap)
-                    p.pacer.on_event(ev_)
-                    self.pacer_log.append((pid, ev_))
+                    self._feed(pid, p, PacerEvent(now - p.t0, "wrap_end", None, ext, wrap))
         out: list[Settlement] = []
         for a in list(self.attempts.values()):
             # With a channel seen, the leg engine will finish the call (hang-up or reconciliation)
@@ -695,8 +699,17 @@ class DialerEngine:
         elif kind == "connect":
             st["connected"] += 1
         e = PacerEvent(ts - p.t0, kind, a.attempt_id, agent, max(0.0, float(duration)))
-        p.pacer.on_event(e)
-        self.pacer_log.append((a.project_id, e))
+        self._feed(a.project_id, p, e)
+
+    def _feed(self, project_id: str, p: _Project, e: PacerEvent) -> None:
+        try:
+            p.pacer.on_event(e)
+        except Exception as exc:
+            self._fault(project_id, "on_event", exc)
+
+    def _fault(self, project_id: str, stage: str, exc: Exception) -> None:
+        if len(self.pacer_faults) < 1000:
+            self.pacer_faults.append((project_id, stage, exc))
 
     def _settle(
         self,
