@@ -18,7 +18,9 @@ from enum import StrEnum
 
 from ccagent.core import pbx_events as ev
 
-__all__ = ["Activity", "AgentBoard", "AgentState", "AgentView"]
+__all__ = ["CALL_PROJECT_CAP", "Activity", "AgentBoard", "AgentState", "AgentView"]
+
+CALL_PROJECT_CAP = 20_000  # project-tagged calls remembered (~3 h at 100 dialer calls a minute)
 
 
 class AgentState(StrEnum):
@@ -77,7 +79,10 @@ class AgentBoard:
         self.default_wrap_s = default_wrap_s
         self._agents: dict[str, _Agent] = {}
         self._by_channel: dict[str, str] = {}  # agent channel -> extension
-        self._call_project: dict[str, str] = {}  # call -> project, from VariableSet
+        # call -> project, from VariableSet.  Only a call that reaches an agent is forgotten by its
+        # hang-up (most dialer calls never do: no answer, busy, machine), so the oldest entries go
+        # once there are more than any floor has calls waiting for an agent
+        self._call_project: dict[str, str] = {}
 
     # -- inputs -------------------------------------------------------------------------------
     def _get(self, ext: str) -> _Agent:
@@ -92,7 +97,10 @@ class AgentBoard:
             case ev.AgentStatus():
                 return self._status(e)
             case ev.VariableSet() if e.name == project_variable and e.value:
-                self._call_project[e.call] = e.value
+                cp = self._call_project
+                cp[e.call] = e.value
+                if len(cp) > CALL_PROJECT_CAP:
+                    del cp[next(iter(cp))]  # the oldest call tagged (dicts keep insertion order)
             case ev.QueueAgentCalled() if e.extension:
                 a = self._get(e.extension)
                 if a.activity is Activity.IDLE:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ccagent.core import pbx_events as ev
-from ccagent.core.agents import AgentBoard, AgentState
+from ccagent.core.agents import CALL_PROJECT_CAP, AgentBoard, AgentState
 from tests.dialer.helpers import replay_asterisk
 
 
@@ -96,3 +96,24 @@ def test_R_PRJ_5_logout_from_one_queue_keeps_the_other() -> None:
     board.apply(_st("101", "logout", 1.0, queue="a"))
     assert board.state_of("101") is AgentState.READY
     assert [v.queues for v in board.view()] == [("b",)]
+
+
+def test_R_SAFE_2_calls_that_never_reach_an_agent_do_not_grow_the_board() -> None:
+    """Most dialer calls (no answer, busy, machine) never reach an agent, so no agent hang-up
+    forgets their project; a daemon running for months must still hold a bounded map."""
+    board = AgentBoard(wrap_up_s={"p1": 15.0})
+    board.apply(_st("101", "login", 0.0))
+    for i in range(CALL_PROJECT_CAP + 5_000):
+        board.apply(
+            ev.VariableSet(ts=1.0, channel=f"c{i}", call=f"call{i}", name="CCAGENT_PROJECT", value="p2")
+        )
+        board.apply(ev.ChannelHangup(ts=2.0, channel=f"c{i}", call=f"call{i}", cause=19))
+    assert len(board._call_project) <= CALL_PROJECT_CAP  # the bound itself is what is tested
+    # and a call tagged now still carries its project to the agent (its wrap-up of 15 s)
+    board.apply(ev.VariableSet(ts=3.0, channel="cust", call="new", name="CCAGENT_PROJECT", value="p1"))
+    board.apply(
+        ev.QueueAgentConnect(ts=4.0, channel="cust", call="new", queue="q", member="m1", extension="101")
+    )
+    board.apply(ev.ChannelHangup(ts=10.0, channel="m1", call="new", cause=16))
+    assert board.state_of("101") is AgentState.WRAP_UP
+    assert board.tick(24.9) == [] and board.tick(25.0) == [("101", 15.0)]
