@@ -203,6 +203,11 @@ class EslServer:
     def _subscribed(self) -> bool:
         return any(c.fmt is not None for c in self._clients)
 
+    @property
+    def subscribed(self) -> bool:
+        """A client is connected and has asked for events (a daemon in another process is ready)."""
+        return self._subscribed()
+
     def _apply(self, e: dict[str, str]) -> None:
         name = e.get("Event-Name")
         uid = e.get("Unique-ID", "")

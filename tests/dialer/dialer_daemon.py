@@ -118,7 +118,8 @@ def start_projects(daemon: DialerDaemon, projects: Sequence[Mapping[str, Any]]) 
 async def _main(spec: dict[str, Any]) -> int:
     clock = AccelClock(spec["speed"], spec["t0"], spec["w0"])
     contacts = make_contacts(spec["contacts"], spec["rules"])
-    daemon = DialerDaemon(config_for(spec["port"], spec["db_url"]), contacts=contacts, clock=clock)
+    config = config_for(spec["port"], spec["db_url"], spec.get("pbx", "asterisk"))
+    daemon = DialerDaemon(config, contacts=contacts, clock=clock)
     start_projects(daemon, spec["projects"])
     return await daemon.run()
 

@@ -1,7 +1,7 @@
 """kill -9 of the daemon in the middle of a running project, then restart (issue 6; R-SAFE-2, R-PBX-5).
 
 The daemon runs as a real process (``tests/dialer/dialer_daemon.py``) against the simulated
-Asterisk in this process; it is killed with SIGKILL while calls are in flight, and a new process
+Asterisk or FreeSWITCH in this process; it is killed with SIGKILL while calls are in flight, and a new process
 takes over the same database.  The simulated PBX goes on with the calls it had: some end while no
 daemon listens, some are still up at the restart (the CoreShowChannels snapshot finds them).
 """
@@ -15,12 +15,14 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ccagent.app.dialer import AttemptContacts, RetryRules
 from ccagent.sim.ami_server import SimAsterisk
 from ccagent.sim.dialer_script import AmiDialerScript
+from ccagent.sim.esl_dialer_script import DialerEslServer, FsDialerScript
 from ccagent.storage import db
 from ccagent.storage.attempts_repo import AttemptStore
 from tests.dialer.dialer_daemon import SECRET, AccelClock
@@ -46,23 +48,53 @@ async def _spawn(spec_path: Path, log: Path) -> asyncio.subprocess.Process:
     )
 
 
+class _Pbx:
+    """The simulated PBX of one kind, and how a test waits for a (re)started daemon process."""
+
+    def __init__(self, kind: str, clock: AccelClock) -> None:
+        self.kind = kind
+        self.sim: Any
+        self.script: Any
+        if kind == "asterisk":
+            self.sim = SimAsterisk(username="ccagent", secret=SECRET)
+            self.script = AmiDialerScript(
+                self.sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0
+            )
+        else:
+            self.sim = DialerEslServer(password=SECRET)
+            self.script = FsDialerScript(
+                self.sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0
+            )
+
+    async def daemon_ready_and_agents_in(self) -> None:
+        """The daemon process is connected; the agents (still logged in at the PBX) are announced."""
+        if self.kind == "asterisk":
+            await self.sim.wait_logged_in(1, timeout=20.0)
+            await self.script.login_agents("support")
+        else:
+            await _until(lambda: self.sim.subscribed, 20, "daemon did not subscribe to events")
+            await asyncio.sleep(0.2)
+            self.script.login_agents()
+
 
 @pytest.mark.timeout(150)
-def test_R_SAFE_2_kill_9_mid_project_then_restart(tmp_path: Path) -> None:
-    asyncio.run(_run(tmp_path))
+@pytest.mark.parametrize("pbx", ["asterisk", "freeswitch"])
+def test_R_SAFE_2_kill_9_mid_project_then_restart(pbx: str, tmp_path: Path) -> None:
+    asyncio.run(_run(pbx, tmp_path))
 
 
-async def _run(tmp_path: Path) -> None:
+async def _run(pbx: str, tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'dialer.db'}"
     engine = db.make_engine(db_url)
     db.upgrade(engine)
     clock = AccelClock(SPEED, t0=1_800_000_000.0)
-    sim = SimAsterisk(username="ccagent", secret=SECRET)
+    the_pbx = _Pbx(pbx, clock)
+    sim, script = the_pbx.sim, the_pbx.script
     await sim.start()
-    script = AmiDialerScript(sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0)
     script.install()
     contacts = {"p1": [[f"c{i}", number_of(i)] for i in range(N)]}
     spec = {
+        "pbx": pbx,
         "speed": SPEED,
         "t0": clock.t0,
         "w0": clock.w0,
@@ -96,8 +128,7 @@ async def _run(tmp_path: Path) -> None:
 
     proc = await _spawn(spec_path, log)
     try:
-        await sim.wait_logged_in(1, timeout=20.0)
-        await script.login_agents("support")
+        await the_pbx.daemon_ready_and_agents_in()
         # kill -9 while calls are in flight
         await _until(lambda: len(script.log) >= 60 and script.playing >= 3, 60, "project did not get going")
         in_flight_at_kill = script.playing
@@ -106,8 +137,7 @@ async def _run(tmp_path: Path) -> None:
         killed_sent = len(script.log)
         await asyncio.sleep(0.3)  # the PBX goes on: some calls end while nobody listens
         proc = await _spawn(spec_path, log)
-        await sim.wait_logged_in(1, timeout=20.0)
-        await script.login_agents("support")  # the agents are still there (the PBX re-announces them)
+        await the_pbx.daemon_ready_and_agents_in()  # the agents are still there: the PBX re-announces them
         await _until(done, 100, "project did not complete after the restart")
         await script.wait_idle()
     finally:
