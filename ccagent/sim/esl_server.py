@@ -176,7 +176,7 @@ class EslServer:
                 await self._more.wait()
                 continue
             self.done.clear()
-            if self._wait_for_client and not self._subscribed():
+            if self._wait_for_client and not self.subscribed:
                 await self._has_client.wait()
                 await asyncio.sleep(0)
                 continue
@@ -200,13 +200,10 @@ class EslServer:
             if self.played % 256 == 0:
                 await asyncio.sleep(0)
 
-    def _subscribed(self) -> bool:
-        return any(c.fmt is not None for c in self._clients)
-
     @property
     def subscribed(self) -> bool:
         """A client is connected and has asked for events (a daemon in another process is ready)."""
-        return self._subscribed()
+        return any(c.fmt is not None for c in self._clients)
 
     def _apply(self, e: dict[str, str]) -> None:
         name = e.get("Event-Name")
