@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ccagent.core import pbx_events as ev
@@ -14,6 +16,7 @@ from ccagent.core.dialer.engine import (
     DialTarget,
     Outcome,
     ProjectRun,
+    Settlement,
 )
 from ccagent.core.dialer.pacer import ProgressivePacer
 from tests.dialer.helpers import FixedPacer, counter_ids, replay_asterisk
@@ -75,6 +78,22 @@ def _attempt_for(eng: DialerEngine, number: str, ts: float) -> str:
     return cmd.attempt_id
 
 
+def _play(
+    eng: DialerEngine,
+    events: list[tuple[ev.PbxEvent, list[Any]]],
+    agents_variable: str | None = "CCAGENT_PROJECT",
+) -> list[Settlement]:
+    """Feed a replayed capture as the service does: agent board, engine, finished calls."""
+    settled: list[Settlement] = []
+    for e, calls in events:
+        if agents_variable is not None:
+            eng.agents.apply(e, agents_variable)
+        settled += eng.on_event(e)
+        for rec in calls:
+            settled += eng.on_call(rec)
+    return settled
+
+
 @pytest.mark.parametrize(
     ("capture", "number", "outcome", "kinds"),
     [
@@ -99,13 +118,7 @@ def test_R_LEG_4_real_dialer_captures_settle_their_attempt(
     events = list(replay_asterisk(capture))
     start = events[0][0].ts - 0.5
     aid = _attempt_for(eng, number, start)
-    settled = []
-    for e, calls in events:
-        eng.agents.apply(e)
-        settled += eng.on_event(e)
-        for rec in calls:
-            settled += eng.on_call(rec)
-    (s,) = settled
+    (s,) = _play(eng, events)
     assert s.attempt_id == aid and s.outcome is outcome
     assert s.call_id == calls_id(events)
     assert [e.kind for e in pacer.events] == kinds
@@ -156,12 +169,7 @@ def test_R_PRJ_1_autoinformer_amd_robot_results_land_on_the_attempt(
     number = next(iter(nums)).split("@")[0]
     eng.decide(events[0][0].ts - 0.5)
     (cmd,) = eng.launch(events[0][0].ts - 0.5, "p1", [DialTarget("c1", number)])
-    settled = []
-    for e, calls in events:
-        settled += eng.on_event(e)
-        for rec in calls:
-            settled += eng.on_call(rec)
-    (s,) = settled
+    (s,) = _play(eng, events, agents_variable=None)
     assert s.attempt_id == cmd.attempt_id
     assert dict(s.results) == results
     assert s.outcome is outcome
@@ -264,11 +272,7 @@ def test_R_PACE_3_wrap_end_reaches_the_pacer_and_frees_the_agent() -> None:
     board.wrap_up_s["campaign-1"] = 10.0  # the lab call's project (its LAB_PROJECT variable)
     events = list(replay_asterisk("08-dialer-answered-queue"))
     _attempt_for(eng, "0601020310", events[0][0].ts - 0.5)
-    for e, calls in events:
-        board.apply(e, "LAB_PROJECT")
-        eng.on_event(e)
-        for rec in calls:
-            eng.on_call(rec)
+    _play(eng, events, agents_variable="LAB_PROJECT")
     end = events[-1][0].ts
     st = eng.state("p1", end + 1)
     assert st.agents_free == 0 and st.n_wrap == 1
@@ -336,13 +340,7 @@ def test_R_SAFE_1_a_pacer_raising_on_events_does_not_lose_the_attempt() -> None:
     eng = _engine(_board("101", "102", "103"), _BrokenPacer(decide_ok=True))
     events = list(replay_asterisk("08-dialer-answered-queue"))
     aid = _attempt_for(eng, "0601020310", events[0][0].ts - 0.5)
-    settled = []
-    for e, calls in events:
-        eng.agents.apply(e)
-        settled += eng.on_event(e)
-        for rec in calls:
-            settled += eng.on_call(rec)
-    (s,) = settled
+    (s,) = _play(eng, events)
     assert s.attempt_id == aid and s.outcome is Outcome.ANSWERED
     kinds = [stage for _pid, stage, _exc in eng.pacer_faults]
     assert kinds and set(kinds) == {"on_event"}
