@@ -240,7 +240,32 @@ class DialerService:
 
     # -- projects ------------------------------------------------------------------------------
     def start_project(self, run: ProjectRun, pacer: PacerLike) -> None:
-        self.engine.start_project(run, pacer, self.clock())
+        """Start dialing ``run``; a pacer that can ``resume`` gets the project's abandon record so
+        far (R-PACE-2: a restart or a pause must not reset the run's budget or its window)."""
+        now = self.clock()
+        fresh = run.project_id not in self.engine.projects
+        self.engine.start_project(run, pacer, now)
+        resume = getattr(pacer, "resume", None)
+        if not fresh or resume is None:
+            return
+        window = float(getattr(pacer, "window_s", 1800.0))
+        rec = self.store.abandon_record(run.project_id, now - window)
+        resume(
+            answered=rec.answered,
+            abandoned=rec.abandoned,
+            recent_answers=[t - now for t in rec.answer_times],
+            recent_abandons=[t - now for t in rec.abandon_times],
+        )
+        if rec.answered:
+            log.info(
+                "dialer: project %s resumes its record: %d abandoned of %d answered (%d of %d in %.0f min)",
+                run.project_id,
+                rec.abandoned,
+                rec.answered,
+                len(rec.abandon_times),
+                len(rec.answer_times),
+                window / 60.0,
+            )
 
     def stop_project(self, project_id: str) -> None:
         self.engine.stop_project(project_id)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Index, String, select, update
+from sqlalchemy import JSON, Engine, Index, String, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ccagent.core.dialer.engine import Attempt, AttemptStatus, Settlement
+from ccagent.core.dialer.engine import Attempt, AttemptStatus, Outcome, Settlement
 from ccagent.storage.models import Base, UtcDateTime
 
-__all__ = ["AttemptRecord", "AttemptRow", "AttemptStore"]
+__all__ = ["AbandonRecord", "AttemptRecord", "AttemptRow", "AttemptStore"]
 
 
 class AttemptRow(Base):
@@ -63,6 +63,20 @@ class AttemptRecord:
     settled_at: datetime | None
     reason: str | None
     result: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonRecord:
+    """A project's live answers and abandons so far (R-PACE-2), for a pacer that resumes it."""
+
+    answered: int  # live answers, abandoned ones included (the rate's denominator)
+    abandoned: int
+    answer_times: list[float]  # epoch seconds, the recent ones only
+    abandon_times: list[float]
+
+
+# attempt outcomes of a live answer (a machine with AMD off is "answered")
+_LIVE = (Outcome.ANSWERED.value, Outcome.ABANDONED.value)
 
 
 def _dt(ts: float) -> datetime:
@@ -130,6 +144,27 @@ class AttemptStore:
                         result=dict(st.results),
                     )
                 )
+
+    def abandon_record(self, project_id: str, recent_since: float) -> AbandonRecord:
+        """Counts over all the project's settled attempts; times of those settled since ``recent_since``."""
+        live = (AttemptRow.project_id == project_id) & AttemptRow.outcome.in_(_LIVE)
+        with Session(self.engine) as s:
+            counts = dict(
+                s.execute(
+                    select(AttemptRow.outcome, func.count()).where(live).group_by(AttemptRow.outcome)
+                ).all()
+            )
+            recent = s.execute(
+                select(AttemptRow.outcome, AttemptRow.settled_at)
+                .where(live, AttemptRow.settled_at >= _dt(recent_since))
+                .order_by(AttemptRow.settled_at)
+            ).all()
+        return AbandonRecord(
+            answered=sum(int(counts.get(o, 0)) for o in _LIVE),
+            abandoned=int(counts.get(Outcome.ABANDONED.value, 0)),
+            answer_times=[at.timestamp() for _o, at in recent],
+            abandon_times=[at.timestamp() for o, at in recent if o == Outcome.ABANDONED.value],
+        )
 
     def load_open(self) -> list[Attempt]:
         """Attempts a previous run left planned or originating (the outbox to resume)."""

@@ -169,6 +169,7 @@ class PredictivePacer:
         self._answer_times: deque[float] = deque()
         self._abandon_times: deque[float] = deque()
         self._last_event_t = 0.0
+        self._record_from = 0.0  # start of the abandon record: 0, or before it when resumed
 
         self._taus: list[int] = []
         self._dl = 2
@@ -229,6 +230,37 @@ class PredictivePacer:
             self.talk.add(d)
         elif kind == "wrap_end":
             self.wrap.add(d)
+
+    def resume(
+        self,
+        *,
+        answered: int,
+        abandoned: int,
+        recent_answers: Sequence[float] = (),
+        recent_abandons: Sequence[float] = (),
+    ) -> None:
+        """Carry the project's abandon record into a new pacer (daemon restart, project resumed).
+
+        R-PACE-2 holds the rate over the whole run and every 30-minute window, but a pacer is
+        rebuilt whenever the daemon restarts or the project is paused and resumed; starting from
+        zero would forget the abandons already spent and could break both limits.  ``answered``
+        and ``abandoned`` are the run's live answers and abandons so far; the ``recent_*`` times
+        (in this pacer's clock, so at or before 0) refill the trailing window.  Learned estimates
+        are not carried: they re-converge within minutes, while the budget must never reset.
+        """
+        if answered < 0 or abandoned < 0 or abandoned > answered:
+            raise ValueError(f"resume: need 0 <= abandoned <= answered, got {abandoned}/{answered}")
+        for name, times in (("recent_answers", recent_answers), ("recent_abandons", recent_abandons)):
+            if not all(isinstance(x, int | float) and math.isfinite(x) for x in times):
+                raise ValueError(f"resume: {name} must be finite times")
+        self.answered += answered
+        self.abandoned += abandoned
+        if answered:  # the record covers the window before this pacer existed
+            self._record_from = min(self._record_from, -self.window_s)
+        for dq, times in ((self._answer_times, recent_answers), (self._abandon_times, recent_abandons)):
+            merged = sorted([*dq, *map(float, times)])
+            dq.clear()
+            dq.extend(merged)
 
     def _mature(self, now: float) -> None:
         """Learn from call outcomes only once every call launched at the same time has resolved.
@@ -403,8 +435,9 @@ class PredictivePacer:
         while bt and bt[0] < cut:
             bt.popleft()
         a_w, b_w = len(at), len(bt)
-        span = min(max(now, 1.0), self.window_s)
-        a_proj = a_w * self.window_s / span if now >= 300.0 else a_w
+        known = now - self._record_from  # how much of the trailing window the record covers
+        span = min(max(known, 1.0), self.window_s)
+        a_proj = a_w * self.window_s / span if known >= 300.0 else a_w
         allowed_w = self.window_target * max(a_w, a_proj)
         if b_w + 1 > allowed_w:
             if b_w >= 1 and allowed_w < 3.0:

@@ -6,7 +6,7 @@ import math
 import os
 import sys
 from collections import namedtuple
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -168,3 +168,26 @@ def test_decide_tolerates_a_state_without_config_or_stats() -> None:
     state = Bare(5.0, 3, 3, (), (), (), (), None)
     n = PredictivePacer().decide(state)
     assert isinstance(n, int) and n >= 1
+
+
+def test_r_pace_2_a_resumed_pacer_keeps_the_run_and_window_record() -> None:
+    """A pacer rebuilt after a restart or a pause must not start from a blank record: a window
+    already at its limit allows only the calls an idle agent is reserved for, a clean record
+    of the run buys risk back (R-PACE-2, over the whole run and every 30-minute window)."""
+    busy = FakeState(time=60.0, agents_free=3, agents_talking=(50.0, 80.0, 100.0, 20.0, 30.0, 60.0, 90.0))
+    state = replace(busy, calls_ringing=(1.0, 2.0))
+    reserved = state.agents_free - state.n_ringing
+    answers = [-10.0 * i for i in range(100)]  # the last 1000 s before the restart
+    spent = PredictivePacer()
+    spent.resume(
+        answered=120, abandoned=7, recent_answers=answers, recent_abandons=[-60.0 * i for i in range(7)]
+    )
+    clean = PredictivePacer()
+    clean.resume(answered=5000, abandoned=20, recent_answers=answers)
+    assert (spent.answered, spent.abandoned) == (120, 7)
+    assert spent.decide(state) == reserved
+    assert clean.decide(state) > reserved
+    with pytest.raises(ValueError, match="abandoned"):
+        PredictivePacer().resume(answered=3, abandoned=4)
+    with pytest.raises(ValueError, match="recent_answers"):
+        PredictivePacer().resume(answered=3, abandoned=0, recent_answers=[math.nan])
