@@ -24,7 +24,11 @@ from ccagent.app.dialer_runtime import SessionPort
 from ccagent.config import Config, parse_config
 from ccagent.core.dialer.engine import ProjectRun
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
+from ccagent.sim.ami_server import SimAsterisk
+from ccagent.sim.dialer_script import AmiDialerScript
+from ccagent.sim.esl_dialer_script import DialerEslServer, FsDialerScript
 from ccagent.storage.attempts_repo import AttemptStore
+from tests.waiting import wait_for
 
 SECRET = "dialer-s3cret"
 
@@ -38,6 +42,56 @@ class AccelClock:
 
     def __call__(self) -> float:
         return self.t0 + (time.time() - self.w0) * self.speed
+
+
+class SimPbx:
+    """A simulated PBX of either kind with its scripted customers and agents, and how to wait for a
+    daemon -- in this process or another one -- to be connected before announcing the agents."""
+
+    def __init__(
+        self,
+        kind: str,
+        outcome: Callable[[str, int], str],
+        *,
+        agents: Sequence[str],
+        clock: AccelClock,
+        speed: float,
+        wrap_s: float = 3.0,
+    ) -> None:
+        self.kind = kind
+        self.sim: Any
+        self.script: Any
+        if kind == "asterisk":
+            self.sim = SimAsterisk(username="ccagent", secret=SECRET)
+            self.script = AmiDialerScript(
+                self.sim, outcome, agents=agents, clock=clock, speed=speed, wrap_s=wrap_s
+            )
+        else:
+            self.sim = DialerEslServer(password=SECRET)
+            self.script = FsDialerScript(
+                self.sim, outcome, agents=agents, clock=clock, speed=speed, wrap_s=wrap_s
+            )
+
+    @property
+    def port(self) -> int:
+        return int(self.sim.port)
+
+    async def start(self) -> None:
+        await self.sim.start()
+        self.script.install()
+
+    async def stop(self) -> None:
+        await self.sim.stop()
+
+    async def daemon_ready_and_agents_in(self, queue: str = "support") -> None:
+        """The daemon is connected; the agents (logged in at the PBX) are announced to it."""
+        if self.kind == "asterisk":
+            await self.sim.wait_logged_in(1, timeout=20.0)
+            await self.script.login_agents(queue)
+        else:
+            await wait_for(lambda: self.sim.subscribed, 20, "daemon did not subscribe to events")
+            await asyncio.sleep(0.2)
+            self.script.login_agents()
 
 
 def config_for(port: int, db_url: str, pbx: str = "asterisk") -> Config:

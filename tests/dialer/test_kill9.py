@@ -15,17 +15,13 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ccagent.app.dialer import AttemptContacts, RetryRules
-from ccagent.sim.ami_server import SimAsterisk
-from ccagent.sim.dialer_script import AmiDialerScript
-from ccagent.sim.esl_dialer_script import DialerEslServer, FsDialerScript
 from ccagent.storage import db
 from ccagent.storage.attempts_repo import AttemptStore
-from tests.dialer.dialer_daemon import SECRET, AccelClock
+from tests.dialer.dialer_daemon import AccelClock, SimPbx
 from tests.dialer.test_e2e_asterisk import AGENTS, RULES, number_of, scripted
 from tests.waiting import wait_for as _until
 
@@ -48,35 +44,6 @@ async def _spawn(spec_path: Path, log: Path) -> asyncio.subprocess.Process:
     )
 
 
-class _Pbx:
-    """The simulated PBX of one kind, and how a test waits for a (re)started daemon process."""
-
-    def __init__(self, kind: str, clock: AccelClock) -> None:
-        self.kind = kind
-        self.sim: Any
-        self.script: Any
-        if kind == "asterisk":
-            self.sim = SimAsterisk(username="ccagent", secret=SECRET)
-            self.script = AmiDialerScript(
-                self.sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0
-            )
-        else:
-            self.sim = DialerEslServer(password=SECRET)
-            self.script = FsDialerScript(
-                self.sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0
-            )
-
-    async def daemon_ready_and_agents_in(self) -> None:
-        """The daemon process is connected; the agents (still logged in at the PBX) are announced."""
-        if self.kind == "asterisk":
-            await self.sim.wait_logged_in(1, timeout=20.0)
-            await self.script.login_agents("support")
-        else:
-            await _until(lambda: self.sim.subscribed, 20, "daemon did not subscribe to events")
-            await asyncio.sleep(0.2)
-            self.script.login_agents()
-
-
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("pbx", ["asterisk", "freeswitch"])
 def test_R_SAFE_2_kill_9_mid_project_then_restart(pbx: str, tmp_path: Path) -> None:
@@ -88,17 +55,16 @@ async def _run(pbx: str, tmp_path: Path) -> None:
     engine = db.make_engine(db_url)
     db.upgrade(engine)
     clock = AccelClock(SPEED, t0=1_800_000_000.0)
-    the_pbx = _Pbx(pbx, clock)
-    sim, script = the_pbx.sim, the_pbx.script
-    await sim.start()
-    script.install()
+    the_pbx = SimPbx(pbx, scripted, agents=AGENTS, clock=clock, speed=SPEED)
+    script = the_pbx.script
+    await the_pbx.start()
     contacts = {"p1": [[f"c{i}", number_of(i)] for i in range(N)]}
     spec = {
         "pbx": pbx,
         "speed": SPEED,
         "t0": clock.t0,
         "w0": clock.w0,
-        "port": sim.port,
+        "port": the_pbx.port,
         "db_url": db_url,
         "contacts": contacts,
         "rules": RULES,
@@ -144,7 +110,7 @@ async def _run(pbx: str, tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(proc.wait(), 20)
-        await sim.stop()
+        await the_pbx.stop()
 
     attempts = store.list("p1")
     sent = [c for c in script.log if c.attempt_id]
