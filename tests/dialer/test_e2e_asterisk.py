@@ -16,14 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ccagent.sim.ami_server import SimAsterisk
-from ccagent.sim.dialer_script import AmiDialerScript
 from ccagent.storage.attempts_repo import AttemptStore
 from ccagent.storage.views import report_call_legs
 from tests.dialer.dialer_daemon import (
-    SECRET,
     AccelClock,
     DialerDaemon,
+    SimPbx,
     config_for,
     make_contacts,
     start_projects,
@@ -64,7 +62,6 @@ def expected_contact(i: int) -> tuple[str, int]:
     return ("reached", len(seq)) if seq[-1] == "answered" else ("not_reached", len(seq))
 
 
-
 @pytest.mark.timeout(120)
 def test_R_PRJ_1_200_contacts_5_agents_run_to_completion_on_asterisk(tmp_path: Path) -> None:
     asyncio.run(_run(tmp_path))
@@ -73,16 +70,14 @@ def test_R_PRJ_1_200_contacts_5_agents_run_to_completion_on_asterisk(tmp_path: P
 async def _run(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'dialer.db'}"
     clock = AccelClock(SPEED, t0=1_800_000_000.0)
-    sim = SimAsterisk(username="ccagent", secret=SECRET)
-    await sim.start()
-    script = AmiDialerScript(sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0)
-    script.install()
+    pbx = SimPbx("asterisk", scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0)
+    script = pbx.script
+    await pbx.start()
     contacts = make_contacts({"p1": [(f"c{i}", number_of(i)) for i in range(200)]}, RULES)
-    daemon = DialerDaemon(config_for(sim.port, db_url), contacts=contacts, clock=clock)
+    daemon = DialerDaemon(config_for(pbx.port, db_url), contacts=contacts, clock=clock)
     task = asyncio.create_task(daemon.run())
     try:
-        await sim.wait_logged_in(1, timeout=10.0)
-        await script.login_agents("support")
+        await pbx.daemon_ready_and_agents_in()
         await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 30, "agents not logged in")
         start_projects(
             daemon,
@@ -104,7 +99,7 @@ async def _run(tmp_path: Path) -> None:
     finally:
         daemon.request_stop()
         await asyncio.wait_for(task, 20)
-        await sim.stop()
+        await pbx.stop()
 
     store = AttemptStore(daemon.wiring.engine)
     attempts = store.list("p1")
@@ -201,10 +196,9 @@ def test_R_PRJ_1_autoinformer_and_operators_projects_at_once_with_scripted_resul
 async def _run_two(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'dialer.db'}"
     clock = AccelClock(SPEED, t0=1_800_000_000.0)
-    sim = SimAsterisk(username="ccagent", secret=SECRET)
-    await sim.start()
-    script = AmiDialerScript(sim, scripted_two, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
-    script.install()
+    pbx = SimPbx("asterisk", scripted_two, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
+    script = pbx.script
+    await pbx.start()
     contacts = make_contacts(
         {
             "inform": [(f"i{i}", f"0441{i:06d}") for i in range(40)],
@@ -212,11 +206,10 @@ async def _run_two(tmp_path: Path) -> None:
         },
         {"max_attempts": 2, "retry_s": {"busy": 5.0, "machine": 5.0}},
     )
-    daemon = DialerDaemon(config_for(sim.port, db_url), contacts=contacts, clock=clock)
+    daemon = DialerDaemon(config_for(pbx.port, db_url), contacts=contacts, clock=clock)
     task = asyncio.create_task(daemon.run())
     try:
-        await sim.wait_logged_in(1, timeout=10.0)
-        await script.login_agents("support")
+        await pbx.daemon_ready_and_agents_in()
         await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 30, "agents not logged in")
         start_projects(
             daemon,
@@ -240,7 +233,7 @@ async def _run_two(tmp_path: Path) -> None:
     finally:
         daemon.request_stop()
         await asyncio.wait_for(task, 20)
-        await sim.stop()
+        await pbx.stop()
 
     store = AttemptStore(daemon.wiring.engine)
     sim_of = {c.attempt_id: c for c in script.log if c.attempt_id}

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ccagent.sim.esl_dialer_script import DialerEslServer, FsDialerScript
 from ccagent.storage.attempts_repo import AttemptStore
 from ccagent.storage.views import report_call_legs
 from tests.dialer.dialer_daemon import (
-    SECRET,
     AccelClock,
     DialerDaemon,
+    SimPbx,
     config_for,
     make_contacts,
     start_projects,
@@ -32,7 +31,6 @@ SPEED = 40.0
 AGENTS = ("1001", "1002", "1003", "1004", "1005")
 
 
-
 @pytest.mark.timeout(120)
 def test_R_PBX_2_200_contacts_5_agents_run_to_completion_on_freeswitch(tmp_path: Path) -> None:
     asyncio.run(_run(tmp_path))
@@ -41,25 +39,14 @@ def test_R_PBX_2_200_contacts_5_agents_run_to_completion_on_freeswitch(tmp_path:
 async def _run(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'dialer.db'}"
     clock = AccelClock(SPEED, t0=1_800_000_000.0)
-    fs = DialerEslServer(password=SECRET)
-    await fs.start()
-    script = FsDialerScript(fs, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0)
-    script.install()
+    pbx = SimPbx("freeswitch", scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=3.0)
+    script = pbx.script
+    await pbx.start()
     contacts = make_contacts({"p1": [(f"c{i}", number_of(i)) for i in range(200)]}, RULES)
-    daemon = DialerDaemon(config_for(fs.port, db_url, "freeswitch"), contacts=contacts, clock=clock)
+    daemon = DialerDaemon(config_for(pbx.port, db_url, "freeswitch"), contacts=contacts, clock=clock)
     task = asyncio.create_task(daemon.run())
     try:
-        await _wait(
-            lambda: (
-                fs.connections >= 1
-                and daemon.session is not None
-                and getattr(daemon.session.state, "value", "") == "connected"
-            ),
-            10,
-            "daemon not connected",
-        )
-        await asyncio.sleep(0.2)
-        script.login_agents()
+        await pbx.daemon_ready_and_agents_in()
         await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 30, "agents not logged in")
         start_projects(
             daemon,
@@ -83,7 +70,7 @@ async def _run(tmp_path: Path) -> None:
     finally:
         daemon.request_stop()
         await asyncio.wait_for(task, 20)
-        await fs.stop()
+        await pbx.stop()
 
     attempts = AttemptStore(daemon.wiring.engine).list("p1")
     sent = [c for c in script.log if c.attempt_id]
@@ -140,21 +127,14 @@ def test_R_LEG_4_scripted_ring_times_on_freeswitch(tmp_path: Path) -> None:
 async def _run_rings(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'dialer.db'}"
     clock = AccelClock(SPEED, t0=1_800_000_000.0)
-    fs = DialerEslServer(password=SECRET)
-    await fs.start()
-    script = FsDialerScript(fs, _rings, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
-    script.install()
+    pbx = SimPbx("freeswitch", _rings, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
+    script = pbx.script
+    await pbx.start()
     contacts = make_contacts({"p2": [(f"c{i}", f"0442{i:06d}") for i in range(12)]}, RULES)
-    daemon = DialerDaemon(config_for(fs.port, db_url, "freeswitch"), contacts=contacts, clock=clock)
+    daemon = DialerDaemon(config_for(pbx.port, db_url, "freeswitch"), contacts=contacts, clock=clock)
     task = asyncio.create_task(daemon.run())
     try:
-        await _wait(
-            lambda: daemon.session is not None and getattr(daemon.session.state, "value", "") == "connected",
-            10,
-            "daemon not connected",
-        )
-        await asyncio.sleep(0.2)
-        script.login_agents()
+        await pbx.daemon_ready_and_agents_in()
         await _wait(lambda: len(daemon.dialer.agents.in_queue("support")) == 5, 30, "agents not logged in")
         start_projects(daemon, [{"project_id": "p2", "queue": "support", "max_lines": 5, "wrap_up_s": 2.0}])
         await _wait(lambda: contacts.done("p2") and not daemon.dialer.engine.attempts, 50, "project not done")
@@ -162,7 +142,7 @@ async def _run_rings(tmp_path: Path) -> None:
     finally:
         daemon.request_stop()
         await asyncio.wait_for(task, 20)
-        await fs.stop()
+        await pbx.stop()
     sim_of = {c.attempt_id: c for c in script.log if c.attempt_id}
     attempts = AttemptStore(daemon.wiring.engine).list("p2")
     assert len(attempts) == 12 and all(a.outcome == "answered" for a in attempts)
