@@ -134,7 +134,9 @@ def _cmd(args: argparse.Namespace) -> int:
                   f"will call again {f.will_call_again}, not called {f.not_called}; attempts {f.attempts}; "
                   f"processed {_fmt(f.processed_pct) or '-'} %")  # fmt: skip
             for a in view.agents:
-                print(f"  agent {a.extension} {a.employee or ''}: {a.calls} calls, talk {a.talk_s:.0f} s")
+                wait = "-" if a.wait_s is None else f"{a.wait_s:.0f} s"
+                print(f"  agent {a.extension} {a.employee or ''} [{a.status or '-'}]: {a.calls} calls, "
+                      f"talk {a.talk_s:.0f} s, waiting {wait}")  # fmt: skip
         elif action == "create":
             p = svc.create(args.id, args.name, args.type, mode=args.mode, queue=args.queue,
                            caller_id=args.caller_id, settings=_settings(args.set))  # fmt: skip

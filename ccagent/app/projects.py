@@ -16,8 +16,10 @@ from typing import Any
 
 import phonenumbers
 
+from ccagent.core.agents import replay_statuses, waiting_seconds
 from ccagent.core.dialing_rules import CallingHours, DialingRules, check_settings, rules_from_settings
 from ccagent.core.legs.model import CallRecord, Direction
+from ccagent.core.pbx_events import AgentStatus
 from ccagent.core.projects import (
     CallKind,
     DialMode,
@@ -76,7 +78,11 @@ class RulesDefaults:
 
 @dataclass(frozen=True, slots=True)
 class AgentFigure:
-    """An agent's work in a project: from the dialer's live board when wired, else from stored legs."""
+    """An agent's work in a project, from the stored legs and PBX-reported states (R-PRJ-5).
+
+    ``wait_s``: seconds the agent was ready (logged in to the project's queue, not paused) and not
+    on a call or in its wrap-up, since the project started; None for a project never started.
+    """
 
     extension: str
     employee: str | None
@@ -95,9 +101,6 @@ class ProjectView:
     agents: list[AgentFigure]
 
 
-AgentProvider = Callable[[str], list[AgentFigure]]
-
-
 class ProjectService:
     def __init__(
         self,
@@ -105,12 +108,10 @@ class ProjectService:
         *,
         clock: Clock = utc_now,
         defaults: RulesDefaults | None = None,
-        agents: AgentProvider | None = None,
     ) -> None:
         self.repo = repo
         self.clock = clock
         self.defaults = defaults or RulesDefaults()
-        self._agents = agents
 
     # --- lookups ---
 
@@ -126,53 +127,75 @@ class ProjectService:
     def view(self, project_id: str) -> ProjectView:
         project = self.get(project_id)
         (figures,) = self.repo.figures(project_id)
-        agents = self._agents(project_id) if self._agents else self._agents_from_legs(project_id)
-        return ProjectView(project, figures, agents)
+        return ProjectView(project, figures, self._agents_of(project))
 
-    def _agents_from_legs(self, project_id: str) -> list[AgentFigure]:
-        from sqlalchemy import func, select
+    def _agents_of(self, project: Project) -> list[AgentFigure]:
+        """Agents who worked the project's calls, and its queue's members even before their first call.
+
+        Status and waiting time come from replaying the PBX-reported states of the project's queue
+        (R-PRJ-5).  mod_callcenter reports agent states without a queue (tiers are configuration):
+        such a state counts for every queue, as on the dialer's live board.
+        """
+        from sqlalchemy import func, or_, select
+
+        from ccagent.storage.models import AgentStateRow, CallLegRow
+
+        legs, states = CallLegRow.__table__, AgentStateRow.__table__
+        worked_q = (
+            select(legs.c.extension, func.max(legs.c.employee), func.count(), func.sum(legs.c.talk_s))
+            .where(legs.c.project == project.id, legs.c.extension.is_not(None), legs.c.answered)
+            .group_by(legs.c.extension)
+        )
+        states_q = select(states.c.extension, states.c.queue, states.c.action, states.c.reason, states.c.at)
+        states_q = states_q.order_by(states.c.at, states.c.id)
+        if project.queue:
+            states_q = states_q.where(or_(states.c.queue == project.queue, states.c.queue.is_(None)))
+        since = project.started_at.timestamp() if project.started_at else None
+        until = (project.completed_at or self.clock()).timestamp()
+        with self.repo.engine.connect() as conn:
+            worked = {r[0]: (r[1], int(r[2]), float(r[3] or 0.0)) for r in conn.execute(worked_q)}
+            history = [
+                AgentStatus(ts=at.timestamp(), extension=ext, queue=queue, action=action, reason=reason)
+                for ext, queue, action, reason, at in conn.execute(states_q)
+            ]
+            board, ready = replay_statuses(history, until)
+            extensions = sorted(worked.keys() | {s.extension for s in history})
+            busy = self._busy(conn, extensions, since, until) if since is not None else {}
+        figures = []
+        for ext in extensions:
+            employee, calls, talk = worked.get(ext, (None, 0, 0.0))
+            status = None
+            if any(s.extension == ext for s in history):
+                view = next(v for v in board.view() if v.extension == ext)
+                status = view.state.value + (f" ({view.reason})" if view.reason else "")
+            wait = None
+            if since is not None:
+                wait = round(waiting_seconds(ready.get(ext, ()), busy.get(ext, ()), since, until), 1)
+            figures.append(AgentFigure(ext, employee, status, calls, talk, wait))
+        return figures
+
+    def _busy(
+        self, conn: Any, extensions: list[str], since: float, until: float
+    ) -> dict[str, list[tuple[float, float]]]:
+        """Each agent's calls as busy spans: offered or talking, then the call's project wrap-up."""
+        from sqlalchemy import select
 
         from ccagent.storage.models import CallLegRow
 
         legs = CallLegRow.__table__
-        q = (
-            select(legs.c.extension, func.max(legs.c.employee), func.count(), func.sum(legs.c.talk_s))
-            .where(legs.c.project == project_id, legs.c.extension.is_not(None), legs.c.answered)
-            .group_by(legs.c.extension)
-            .order_by(legs.c.extension)
+        wrap: dict[str | None, float] = {None: 0.0}
+        out: dict[str, list[tuple[float, float]]] = {}
+        q = select(legs.c.extension, legs.c.project, legs.c.started_at, legs.c.ended_at).where(
+            legs.c.extension.in_(extensions),
+            legs.c.ended_at >= datetime.fromtimestamp(since - 3600.0, UTC),  # an hour's wrap-up at most
+            legs.c.started_at <= datetime.fromtimestamp(until, UTC),
         )
-        with self.repo.engine.connect() as conn:
-            worked = {r[0]: (r[1], int(r[2]), float(r[3] or 0.0)) for r in conn.execute(q)}
-            status = self._agent_status(conn, self.get(project_id).queue)
-        # Agents who worked the project, and the project queue's members even before their first call.
-        idle: tuple[str | None, int, float] = (None, 0, 0.0)
-        return [
-            AgentFigure(ext, worked.get(ext, idle)[0], status.get(ext), *worked.get(ext, idle)[1:])
-            for ext in sorted(worked.keys() | status.keys())
-        ]
-
-    @staticmethod
-    def _agent_status(conn: Any, queue: str | None) -> dict[str, str]:
-        """Latest PBX-reported state per extension (R-PRJ-5): ready, paused (reason), logged_out.
-
-        Read from ``agent_states`` so ``ccagent project show`` works outside the daemon; states
-        of the project's queue only when it has one.
-        """
-        from sqlalchemy import select
-
-        from ccagent.storage.models import AgentStateRow
-
-        t = AgentStateRow.__table__
-        q = select(t.c.extension, t.c.action, t.c.reason).order_by(t.c.at, t.c.id)
-        if queue:
-            q = q.where(t.c.queue == queue)
-        latest: dict[str, str] = {}
-        for ext, action, reason in conn.execute(q):
-            latest[ext] = {
-                "login": "ready", "unpause": "ready", "logout": "logged_out",
-                "pause": f"paused ({reason})" if reason else "paused",
-            }.get(action, action)
-        return latest
+        for ext, project_id, started, ended in conn.execute(q):
+            if project_id not in wrap:
+                p = self.repo.get(project_id, include_deleted=True)
+                wrap[project_id] = float((p.settings if p else {}).get("wrap_up_s") or 0.0)
+            out.setdefault(ext, []).append((started.timestamp(), ended.timestamp() + wrap[project_id]))
+        return out
 
     def rules_for(self, project: Project) -> DialingRules:
         d = self.defaults

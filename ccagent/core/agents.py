@@ -13,12 +13,21 @@ once the call (and its wrap-up) is over, which is also how both PBXs behave.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ccagent.core import pbx_events as ev
 
-__all__ = ["CALL_PROJECT_CAP", "Activity", "AgentBoard", "AgentState", "AgentView"]
+__all__ = [
+    "CALL_PROJECT_CAP",
+    "Activity",
+    "AgentBoard",
+    "AgentState",
+    "AgentView",
+    "replay_statuses",
+    "waiting_seconds",
+]
 
 CALL_PROJECT_CAP = 20_000  # project-tagged calls remembered (~3 h at 100 dialer calls a minute)
 
@@ -266,3 +275,63 @@ class AgentBoard:
     def wrap_deadline(self, ext: str) -> float | None:
         a = self._agents.get(ext)
         return a.wrap_until if a else None
+
+
+def replay_statuses(
+    statuses: Iterable[ev.AgentStatus], until: float
+) -> tuple[AgentBoard, dict[str, list[tuple[float, float]]]]:
+    """Replay stored PBX statuses (time order): the board as they leave it, and when each agent was ready.
+
+    Going through an :class:`AgentBoard` gives a stored history exactly the meaning the live
+    board gives it (a logout from one of two queues keeps the agent in; a pause seen before any
+    login means the agent was a member).  "Ready" is logged in and not paused; a span still
+    open runs to ``until``.
+    """
+    board = AgentBoard()
+    spans: dict[str, list[tuple[float, float]]] = {}
+    opened: dict[str, float] = {}
+    for s in statuses:
+        board.apply(s)
+        ext = s.extension
+        ready = board.state_of(ext) is AgentState.READY
+        if ready and ext not in opened:
+            opened[ext] = s.ts
+        elif not ready and ext in opened:
+            spans.setdefault(ext, []).append((opened.pop(ext), s.ts))
+    for ext, t in opened.items():
+        if t < until:
+            spans.setdefault(ext, []).append((t, until))
+    return board, spans
+
+
+def waiting_seconds(
+    ready: Iterable[tuple[float, float]], busy: Iterable[tuple[float, float]], since: float, until: float
+) -> float:
+    """Seconds within ``[since, until)`` an agent was ready and not busy (R-PRJ-5 "time waiting").
+
+    ``busy`` are the agent's calls (offered, talked, and the wrap-up after them), which may
+    overlap one another (a consult call during a call); only their union is taken off.
+    """
+
+    def clipped(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+        out: list[tuple[float, float]] = []
+        for a, b in sorted((max(a, since), min(b, until)) for a, b in spans):
+            if b <= a:
+                continue
+            if out and a <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], b))
+            else:
+                out.append((a, b))
+        return out
+
+    r, b = clipped(ready), clipped(busy)
+    total = sum(y - x for x, y in r)
+    i = 0
+    for x, y in r:  # both lists are sorted and disjoint: one merge pass
+        while i < len(b) and b[i][1] <= x:
+            i += 1
+        j = i
+        while j < len(b) and b[j][0] < y:
+            total -= min(y, b[j][1]) - max(x, b[j][0])
+            j += 1
+    return max(0.0, total)

@@ -35,6 +35,12 @@ class FixedPacer:
         self.events.append(event)
 
 
+def agent_status(
+    ext: str, action: str, ts: float, queue: str | None = "q", reason: str | None = None
+) -> ev.AgentStatus:
+    return ev.AgentStatus(ts=ts, extension=ext, queue=queue, action=action, reason=reason)
+
+
 def counter_ids(prefix: str = "a") -> Callable[[], str]:
     it = itertools.count(1)
     return lambda: f"{prefix}{next(it)}"

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.agents import CALL_PROJECT_CAP, AgentBoard, AgentState
+from tests.dialer.helpers import agent_status as _st
 from tests.dialer.helpers import replay_asterisk
-
-
-def _st(
-    ext: str, action: str, ts: float, queue: str | None = "q", reason: str | None = None
-) -> ev.AgentStatus:
-    return ev.AgentStatus(ts=ts, extension=ext, queue=queue, action=action, reason=reason)
 
 
 def test_R_PRJ_5_real_capture_login_pause_unpause_logout() -> None:

@@ -1,13 +1,18 @@
-"""``ccagent project ...`` end to end on a SQLite file (R-PRJ-2, R-PRJ-3, R-PRJ-7, R-OPS-1)."""
+"""``ccagent project ...`` end to end on a SQLite file (R-PRJ-2, R-PRJ-3, R-PRJ-5, R-PRJ-7, R-OPS-1)."""
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from ccagent.cli import main
+from ccagent.core.pbx_events import AgentStatus
+from ccagent.storage.repositories import CallStore
 
 
 def test_R_PRJ_7_cli_create_import_start_list_complete(
@@ -33,6 +38,15 @@ def test_R_PRJ_7_cli_create_import_start_list_complete(
         1,
         1,
     )
+    started = time.time()
+    CallStore(create_engine(db[1])).save_agent_statuses(
+        [AgentStatus(ts=started - 60, extension="101", queue="sales", action="login")], pbx="asterisk"
+    )
+    assert main(["project", "show", "spring", *db]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "agent 101" in x)
+    waited = re.search(r"\[ready\]: 0 calls, talk 0 s, waiting (\d+) s", line)
+    assert waited is not None, line  # ready since before the start: waiting counts from the start
+    assert 0 <= int(waited.group(1)) <= time.time() - started + 1
     assert main(["project", "complete", "spring", *db]) == 0
     assert main(["project", "start", "spring", *db]) == 65
     assert "completed" in capsys.readouterr().err
