@@ -159,15 +159,14 @@ class ProjectService:
                 for ext, queue, action, reason, at in conn.execute(states_q)
             ]
             board, ready = replay_statuses(history, until)
-            extensions = sorted(worked.keys() | {s.extension for s in history})
+            views = {v.extension: v for v in board.view()}
+            extensions = sorted(worked.keys() | views.keys())
             busy = self._busy(conn, extensions, since, until) if since is not None else {}
         figures = []
         for ext in extensions:
             employee, calls, talk = worked.get(ext, (None, 0, 0.0))
-            status = None
-            if any(s.extension == ext for s in history):
-                view = next(v for v in board.view() if v.extension == ext)
-                status = view.state.value + (f" ({view.reason})" if view.reason else "")
+            view = views.get(ext)
+            status = view.state.value + (f" ({view.reason})" if view.reason else "") if view else None
             wait = None
             if since is not None:
                 wait = round(waiting_seconds(ready.get(ext, ()), busy.get(ext, ()), since, until), 1)
