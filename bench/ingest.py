@@ -105,9 +105,11 @@ def main() -> None:
 
     n_full, dt_full, calls = full_pipeline(capture, args.pbx, tmp / "bench.db")
     full_rate = n_raw / dt_full  # every event of the capture went through the pipeline's parser
-    print(f"full pipeline (parse + pre-filter + translate + leg engine + SQLite commit): {n_raw:,} events "
-          f"({n_full:,} kept after the event filter), {calls:,} calls in {dt_full:.1f} s "
-          f"= {full_rate:,.0f} events/s")
+    print(
+        f"full pipeline (parse + pre-filter + translate + leg engine + SQLite commit): {n_raw:,} events "
+        f"({n_full:,} kept after the event filter), {calls:,} calls in {dt_full:.1f} s "
+        f"= {full_rate:,.0f} events/s"
+    )
     print(f"ratio full / raw = {full_rate / raw_rate:.2f}  (goal >= 0.3)")
     for p in tmp.iterdir():
         p.unlink()

@@ -33,7 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SECRET = "bench-secret"
 _CALL_KEYS = (
-    "Linkedid", "DestLinkedid", "LocalOneLinkedid", "TransfereeLinkedid", "SpyerLinkedid", "Uniqueid",
+    "Linkedid",
+    "DestLinkedid",
+    "LocalOneLinkedid",
+    "TransfereeLinkedid",
+    "SpyerLinkedid",
+    "Uniqueid",
 )
 
 
@@ -160,15 +165,18 @@ async def daemon_side(port: int, db: Path, conn: object, seconds: float, pbx: st
     from ccagent.config import parse_config
 
     pbx_section = (
-        {"type": "asterisk", "asterisk": {"port": port, "secret": SECRET}} if pbx == "asterisk"
+        {"type": "asterisk", "asterisk": {"port": port, "secret": SECRET}}
+        if pbx == "asterisk"
         else {"type": "freeswitch", "freeswitch": {"port": port, "password": SECRET}}
     )
-    config = parse_config({
-        "pbx": pbx_section,
-        "database": {"url": f"sqlite:///{db}"},
-        "legs": {"project_variable": "LAB_PROJECT" if pbx == "asterisk" else "dialer_campaign"},
-        "daemon": {"log_level": "WARNING"},
-    })
+    config = parse_config(
+        {
+            "pbx": pbx_section,
+            "database": {"url": f"sqlite:///{db}"},
+            "legs": {"project_variable": "LAB_PROJECT" if pbx == "asterisk" else "dialer_campaign"},
+            "daemon": {"log_level": "WARNING"},
+        }
+    )
     daemon = Daemon(config, notifier=NullNotifier())
     committed: dict[str, float] = {}
     daemon.pipeline.on_call = lambda rec: committed.__setitem__(rec.call_id, time.monotonic())
@@ -195,12 +203,17 @@ async def daemon_side(port: int, db: Path, conn: object, seconds: float, pbx: st
     warm = [m for t, m in rss if t - t0 > seconds * 0.2] or [rss[-1][1]]
     lag.sort()
     return {
-        "events": n, "elapsed_s": elapsed, "rate": n / elapsed, "calls_sent": len(sent_at),
+        "events": n,
+        "elapsed_s": elapsed,
+        "rate": n / elapsed,
+        "calls_sent": len(sent_at),
         "calls_committed": len(lat),
         "p50_ms": 1000 * statistics.median(lat) if lat else None,
         "p99_ms": 1000 * lat[int(0.99 * (len(lat) - 1))] if lat else None,
         "max_ms": 1000 * lat[-1] if lat else None,
-        "rss_warm_mb": warm[0], "rss_end_mb": rss[-1][1], "rss_growth_mb": rss[-1][1] - warm[0],
+        "rss_warm_mb": warm[0],
+        "rss_end_mb": rss[-1][1],
+        "rss_growth_mb": rss[-1][1] - warm[0],
         "loop_lag_p99_ms": 1000 * lag[int(0.99 * (len(lag) - 1))],
     }
 
@@ -224,11 +237,13 @@ def main() -> None:
     res = asyncio.run(daemon_side(port, tmp / "live.db", parent, args.seconds, args.pbx))
     proc.join(30)
     print(json.dumps(res, indent=2))
-    print(f"sustained {res['rate']:,.0f} events/s for {res['elapsed_s']:.0f} s; "
-          f"event-to-commit p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms (goal <= 250), "
-          f"max {res['max_ms']:.0f} ms; {res['calls_committed']}/{res['calls_sent']} calls committed; "
-          f"RSS {res['rss_warm_mb']:.0f} -> {res['rss_end_mb']:.0f} MB "
-          f"(growth {res['rss_growth_mb']:+.0f} MB, goal < 50); loop lag p99 {res['loop_lag_p99_ms']:.1f} ms")
+    print(
+        f"sustained {res['rate']:,.0f} events/s for {res['elapsed_s']:.0f} s; "
+        f"event-to-commit p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms (goal <= 250), "
+        f"max {res['max_ms']:.0f} ms; {res['calls_committed']}/{res['calls_sent']} calls committed; "
+        f"RSS {res['rss_warm_mb']:.0f} -> {res['rss_end_mb']:.0f} MB "
+        f"(growth {res['rss_growth_mb']:+.0f} MB, goal < 50); loop lag p99 {res['loop_lag_p99_ms']:.1f} ms"
+    )
     for p in tmp.iterdir():
         p.unlink()
     os.rmdir(tmp)

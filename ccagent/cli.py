@@ -59,7 +59,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         return EX_DATAERR
     try:
         result = ingest_files(
-            config, args.files, pbx=args.pbx or config.pbx.type, db_url=args.db,
+            config,
+            args.files,
+            pbx=args.pbx or config.pbx.type,
+            db_url=args.db,
             project_variable=args.project_variable,
         )
     except (CaptureFormatError, ValueError) as exc:

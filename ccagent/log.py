@@ -36,8 +36,10 @@ class RedactingFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO") -> None:
     """Journal-friendly format: systemd adds the time, so only when not under systemd do we print it."""
     under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
-    fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else (
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = (
+        "%(levelname)s %(name)s: %(message)s"
+        if under_systemd
+        else ("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(fmt))

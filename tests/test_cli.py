@@ -19,8 +19,21 @@ def test_R_PBX_6_ingest_then_report_calls_and_legs(
 ) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     folder = TRACES / "05-blind-transfer"
-    assert main(["ingest", "--pbx", "asterisk", "--db", db, "--project-variable", "LAB_PROJECT",
-                 str(folder / "ami.log")]) == 0
+    assert (
+        main(
+            [
+                "ingest",
+                "--pbx",
+                "asterisk",
+                "--db",
+                db,
+                "--project-variable",
+                "LAB_PROJECT",
+                str(folder / "ami.log"),
+            ]
+        )
+        == 0
+    )
     assert "1 calls written" in capsys.readouterr().out
 
     assert main(["report", "calls", "--db", db, "--format", "json"]) == 0
@@ -70,8 +83,9 @@ def test_R_SAFE_2_run_with_the_database_down_exits_69_naming_it_without_the_pass
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = tmp_path / "pgdown.yaml"
-    cfg.write_text('database:\n  url: "postgresql+psycopg://ccagent:Sekr3tPw@127.0.0.1:1/nope"\n',
-                   encoding="utf-8")
+    cfg.write_text(
+        'database:\n  url: "postgresql+psycopg://ccagent:Sekr3tPw@127.0.0.1:1/nope"\n', encoding="utf-8"
+    )
     assert main(["run", "-c", str(cfg)]) == 69
     err = capsys.readouterr().err
     assert "unreachable" in err and "127.0.0.1:1/nope" in err

@@ -135,8 +135,9 @@ class Daemon:
             log.error("event consumer died: %r", consumer.exception())
             code = 1
         self.notifier.stopping()
-        log.info("stopping: closing the PBX connection and draining %d queued items",
-                 self.session.queue.qsize())
+        log.info(
+            "stopping: closing the PBX connection and draining %d queued items", self.session.queue.qsize()
+        )
         await self.session.close()
         if not client_task.done():
             client_task.cancel()
@@ -228,8 +229,12 @@ class Daemon:
             except Exception as exc:  # the database is down: keep everything, retry
                 self.stats.flush_failures += 1
                 self.metrics.write_errors.inc()
-                log.error("database write failed (%s: %s); retrying in %.1fs, nothing is dropped",
-                          type(exc).__name__, exc, delay)
+                log.error(
+                    "database write failed (%s: %s); retrying in %.1fs, nothing is dropped",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -257,11 +262,17 @@ def _default_session(daemon: Daemon) -> PbxSession:
             await client.send_list_action(actions.core_show_channels(), enqueue=True, timeout=30.0)
 
         return AmiClient(
-            a.host, a.port, a.username, a.secret.get_secret_value(),
-            on_connected=on_connected, queue_size=daemon.config.daemon.queue_size,
+            a.host,
+            a.port,
+            a.username,
+            a.secret.get_secret_value(),
+            on_connected=on_connected,
+            queue_size=daemon.config.daemon.queue_size,
             keep=getattr(daemon.pipeline.translator, "wants", None),  # skip unread events before decoding
-            ping_interval=a.ping_interval_s, ping_timeout=a.ping_timeout_s,
-            backoff_min=a.reconnect_min_s, backoff_max=a.reconnect_max_s,
+            ping_interval=a.ping_interval_s,
+            ping_timeout=a.ping_timeout_s,
+            backoff_min=a.reconnect_min_s,
+            backoff_max=a.reconnect_max_s,
         )
     from ccagent.pbx.esl import daemon_glue
 

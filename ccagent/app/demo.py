@@ -25,17 +25,31 @@ DEMO_SECRET = "demo-only-secret"
 
 # A busy hour's mix, weighted by repetition (the real captures are the templates).
 DEMO_SCENARIOS = [
-    "01-inbound-direct-answered", "01-inbound-direct-answered", "03-queue-ringall-answered",
-    "03-queue-ringall-answered", "18-queue-rrmemory-ringnoanswer", "02-inbound-direct-missed",
-    "04-queue-abandoned", "05-blind-transfer", "05b-blind-transfer-sip-refer", "06-attended-transfer",
-    "07-attended-transfer-abandoned", "08-dialer-answered-queue", "09-dialer-no-answer", "10-dialer-busy",
-    "12-callback", "14-internal-call", "22-ami-redirect-transfer", "23-cyrillic-caller-name",
-    "24-dialer-abandon-safe-harbour", "25-autoinformer-dtmf", "31-queue-wrapup",
+    "01-inbound-direct-answered",
+    "01-inbound-direct-answered",
+    "03-queue-ringall-answered",
+    "03-queue-ringall-answered",
+    "18-queue-rrmemory-ringnoanswer",
+    "02-inbound-direct-missed",
+    "04-queue-abandoned",
+    "05-blind-transfer",
+    "05b-blind-transfer-sip-refer",
+    "06-attended-transfer",
+    "07-attended-transfer-abandoned",
+    "08-dialer-answered-queue",
+    "09-dialer-no-answer",
+    "10-dialer-busy",
+    "12-callback",
+    "14-internal-call",
+    "22-ami-redirect-transfer",
+    "23-cyrillic-caller-name",
+    "24-dialer-abandon-safe-harbour",
+    "25-autoinformer-dtmf",
+    "31-queue-wrapup",
     "32-inbound-agent-rejects-busy",
 ]
 
 EMPLOYEES = {"101": "Олена Коваль", "102": "Ivan Petrov", "103": "Мария Сидорова", "104": "Supervisor Anna"}
-
 
 
 def _bar(done: int, total: int, out: TextIO, width: int = 40) -> None:
@@ -53,26 +67,39 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
     from ccagent.sim.ami_server import SimAsterisk
     from ccagent.sim.scenarios import build_stream
 
-    messages, expected = build_stream(DEMO_SCENARIOS, n_calls=calls, seed=seed, overlap=0.6, new_numbers=True,
-                                      start_ts=time.time() - 3600)
+    messages, expected = build_stream(
+        DEMO_SCENARIOS, n_calls=calls, seed=seed, overlap=0.6, new_numbers=True, start_ts=time.time() - 3600
+    )
     stamps = [float(m["Timestamp"]) for m in messages if m.get("Timestamp")]
     span = (max(stamps) - min(stamps)) if stamps else 1.0
     speed = max(1.0, span / max(1.0, seconds))
     sim = SimAsterisk(username="ccagent", secret=DEMO_SECRET)
     await sim.start()
-    config = parse_config({
-        "pbx": {"type": "asterisk", "asterisk": {"port": sim.port, "secret": DEMO_SECRET,
-                                                  "reconnect_min_s": 0.1, "reconnect_max_s": 1.0}},
-        "database": {"url": f"sqlite:///{db_path}"},
-        "legs": {"project_variable": "LAB_PROJECT"},
-        "employees": {"mapping": EMPLOYEES},
-    })
+    config = parse_config(
+        {
+            "pbx": {
+                "type": "asterisk",
+                "asterisk": {
+                    "port": sim.port,
+                    "secret": DEMO_SECRET,
+                    "reconnect_min_s": 0.1,
+                    "reconnect_max_s": 1.0,
+                },
+            },
+            "database": {"url": f"sqlite:///{db_path}"},
+            "legs": {"project_variable": "LAB_PROJECT"},
+            "employees": {"mapping": EMPLOYEES},
+        }
+    )
     daemon = Daemon(config, notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
     try:
         await sim.wait_logged_in(1, timeout=10.0)
-        print(f"Simulated Asterisk on 127.0.0.1:{sim.port}: a busy hour of {len(expected)} calls "
-              f"({span / 60:.0f} PBX minutes) played {speed:.0f}x faster", file=out)
+        print(
+            f"Simulated Asterisk on 127.0.0.1:{sim.port}: a busy hour of {len(expected)} calls "
+            f"({span / 60:.0f} PBX minutes) played {speed:.0f}x faster",
+            file=out,
+        )
         total = len(messages)
 
         def progress() -> Iterator:
@@ -86,7 +113,8 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
             out.write("\n")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and (
-            daemon.pipeline.tracker.calls or daemon.pipeline.pending
+            daemon.pipeline.tracker.calls
+            or daemon.pipeline.pending
             or (daemon.session is not None and not daemon.session.queue.empty())
         ):
             await asyncio.sleep(0.05)
@@ -98,8 +126,13 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
 
 
 def run_demo(
-    *, pbx: str = "asterisk", db_path: str = "ccagent-demo.db", calls: int = 120, seconds: float = 30.0,
-    seed: int = 7, out: TextIO | None = None,
+    *,
+    pbx: str = "asterisk",
+    db_path: str = "ccagent-demo.db",
+    calls: int = 120,
+    seconds: float = 30.0,
+    seed: int = 7,
+    out: TextIO | None = None,
 ) -> int:
     """Play the busy hour on the chosen simulated PBX, print the report; returns the exit code."""
     out = out or sys.stdout

@@ -77,8 +77,14 @@ def ingest_files(
         written += pipe.flush(final=True)
     finally:
         wiring.engine.dispose()
-    bad = int(sum(s.value for m in wiring.metrics.bad_events.collect() for s in m.samples
-                  if s.name.endswith("_total")))
+    bad = int(
+        sum(
+            s.value
+            for m in wiring.metrics.bad_events.collect()
+            for s in m.samples
+            if s.name.endswith("_total")
+        )
+    )
     return IngestResult(
         files=len(paths),
         messages=messages,

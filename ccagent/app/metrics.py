@@ -25,8 +25,10 @@ class Metrics:
         self.messages = Counter("ccagent_pbx_messages", "Raw PBX messages processed", registry=r)
         self.events = Counter("ccagent_pbx_events", "Normalized PBX events applied", registry=r)
         self.bad_events = Counter(
-            "ccagent_bad_events", "PBX messages that could not be translated or applied (skipped)",
-            ["stage"], registry=r,
+            "ccagent_bad_events",
+            "PBX messages that could not be translated or applied (skipped)",
+            ["stage"],
+            registry=r,
         )
         self.dropped_late = Counter(
             "ccagent_late_events", "Events for calls already finished (late or replayed)", registry=r
@@ -40,8 +42,10 @@ class Metrics:
         self.open_calls = Gauge("ccagent_open_calls", "Calls in progress", registry=r)
         self.queue_depth = Gauge("ccagent_event_queue_depth", "Events waiting for the consumer", registry=r)
         self.commit_latency = Histogram(
-            "ccagent_event_to_commit_seconds", "From event arrival to its database commit",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r,
+            "ccagent_event_to_commit_seconds",
+            "From event arrival to its database commit",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
         )
         self.write_errors = Counter(
             "ccagent_db_write_errors", "Failed database flushes (retried)", registry=r
@@ -65,5 +69,6 @@ class _ClientCollector(Collector):
         for f in dataclasses.fields(counters):
             value = getattr(counters, f.name)
             if isinstance(value, int | float):
-                yield GaugeMetricFamily(f"ccagent_pbx_client_{f.name}", f"PBX client counter {f.name}",
-                                        value=value)
+                yield GaugeMetricFamily(
+                    f"ccagent_pbx_client_{f.name}", f"PBX client counter {f.name}", value=value
+                )

@@ -104,8 +104,9 @@ class Pipeline:
             events = self.translator.translate(msg, now)
         except Exception as exc:
             self.metrics.bad_events.labels("translate").inc()
-            log.warning("skipping untranslatable PBX message %s: %s: %s",
-                        message_ids(msg), type(exc).__name__, exc)
+            log.warning(
+                "skipping untranslatable PBX message %s: %s: %s", message_ids(msg), type(exc).__name__, exc
+            )
             return
         for e in events:
             self.apply(e, arrived)
@@ -116,8 +117,13 @@ class Pipeline:
             out = self.tracker.apply(e)
         except Exception as exc:
             self.metrics.bad_events.labels("apply").inc()
-            log.exception("skipping PBX event that broke the leg engine: %s call=%s channel=%s: %s",
-                          type(e).__name__, getattr(e, "call", None), getattr(e, "channel", None), exc)
+            log.exception(
+                "skipping PBX event that broke the leg engine: %s call=%s channel=%s: %s",
+                type(e).__name__,
+                getattr(e, "call", None),
+                getattr(e, "channel", None),
+                exc,
+            )
             return
         p = self._pending
         if out.dropped:

@@ -13,8 +13,17 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 TRACES = Path(__file__).resolve().parents[1] / "traces"
-EXACT = ("caller", "callee", "agent", "direction", "answered", "disposition", "transfer_from_leg",
-         "transfer_kind", "role")
+EXACT = (
+    "caller",
+    "callee",
+    "agent",
+    "direction",
+    "answered",
+    "disposition",
+    "transfer_from_leg",
+    "transfer_kind",
+    "role",
+)
 OPTIONAL = ("queue", "project", "caller_name")
 TOLERANCE_S = 1.0
 
@@ -37,8 +46,10 @@ def stored(db_url: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            legs = [dict(r._mapping) for r in conn.execute(
-                text("SELECT * FROM report_call_legs ORDER BY call_id, leg_seq"))]
+            legs = [
+                dict(r._mapping)
+                for r in conn.execute(text("SELECT * FROM report_call_legs ORDER BY call_id, leg_seq"))
+            ]
             calls = {r.call_id: dict(r._mapping) for r in conn.execute(text("SELECT * FROM report_calls"))}
     finally:
         engine.dispose()

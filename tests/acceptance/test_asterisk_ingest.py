@@ -71,8 +71,9 @@ def test_R_PRJ_5_queue_login_pause_logout_land_in_report_agent_states(db_url: st
     ingest_files(lab_config(), capture_files(path), pbx="asterisk", db_url=db_url)  # idempotent
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT extension, action, queue, reason, at FROM report_agent_states ORDER BY at")).all()
+        rows = conn.execute(
+            text("SELECT extension, action, queue, reason, at FROM report_agent_states ORDER BY at")
+        ).all()
     engine.dispose()
     got = []
     for ext, action, queue, reason, at in rows:

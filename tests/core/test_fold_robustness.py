@@ -28,31 +28,67 @@ ts = st.floats(min_value=0, max_value=100, allow_nan=False)
 text = st.one_of(st.none(), st.sampled_from(["101", "102", "0601", "", "Іван"]))
 
 event = st.one_of(
-    st.builds(ev.ChannelCreated, ts=ts, channel=ids, call=calls, name=st.sampled_from(
-        ["PJSIP/101-1", "PJSIP/customers-2", "Local/1@x-1;1", "weird"]),
-        party=st.sampled_from(list(ev.PartyKind)), extension=text, caller_num=text, caller_name=text,
-        exten=text, context=text, originated=st.booleans()),
+    st.builds(
+        ev.ChannelCreated,
+        ts=ts,
+        channel=ids,
+        call=calls,
+        name=st.sampled_from(["PJSIP/101-1", "PJSIP/customers-2", "Local/1@x-1;1", "weird"]),
+        party=st.sampled_from(list(ev.PartyKind)),
+        extension=text,
+        caller_num=text,
+        caller_name=text,
+        exten=text,
+        context=text,
+        originated=st.booleans(),
+    ),
     st.builds(ev.ChannelAnswered, ts=ts, channel=ids, call=calls),
     st.builds(ev.ChannelRinging, ts=ts, channel=ids, call=calls),
-    st.builds(ev.HangupRequested, ts=ts, channel=ids, call=calls,
-              cause=st.one_of(st.none(), st.integers(0, 127)), by_ami=st.booleans()),
+    st.builds(
+        ev.HangupRequested,
+        ts=ts,
+        channel=ids,
+        call=calls,
+        cause=st.one_of(st.none(), st.integers(0, 127)),
+        by_ami=st.booleans(),
+    ),
     st.builds(ev.ChannelHangup, ts=ts, channel=ids, call=calls, cause=st.integers(0, 127)),
     st.builds(ev.DialBegin, ts=ts, channel=ids, call=calls, dest=ids, dial_string=text),
-    st.builds(ev.DialEnd, ts=ts, channel=ids, call=calls, dest=ids,
-              status=st.sampled_from(list(ev.DialStatus))),
+    st.builds(
+        ev.DialEnd, ts=ts, channel=ids, call=calls, dest=ids, status=st.sampled_from(list(ev.DialStatus))
+    ),
     st.builds(ev.BridgeEnter, ts=ts, channel=ids, call=calls, bridge=st.sampled_from(["b1", "b2"])),
     st.builds(ev.BridgeLeave, ts=ts, channel=ids, call=calls, bridge=st.sampled_from(["b1", "b2"])),
     st.builds(ev.LocalPair, ts=ts, channel=ids, call=calls, other=ids),
     st.builds(ev.QueueJoin, ts=ts, channel=ids, call=calls, queue=st.just("q")),
-    st.builds(ev.QueueAgentCalled, ts=ts, channel=ids, call=calls, queue=st.just("q"), member=ids,
-              extension=text),
+    st.builds(
+        ev.QueueAgentCalled, ts=ts, channel=ids, call=calls, queue=st.just("q"), member=ids, extension=text
+    ),
     st.builds(ev.QueueAbandon, ts=ts, channel=ids, call=calls, queue=st.just("q")),
-    st.builds(ev.Transfer, ts=ts, channel=ids, call=calls, kind=st.sampled_from(["blind", "attended"]),
-              transferer=ids),
-    st.builds(ev.SpyStarted, ts=ts, channel=ids, call=calls, spyee=ids,
-              mode=st.sampled_from(["listen", "whisper", "barge"])),
-    st.builds(ev.UserEvent, ts=ts, channel=ids, call=calls, name=st.sampled_from(["CcagentResult", "X"]),
-              fields=st.just((("Digit", "1"), ("Result", "")))),
+    st.builds(
+        ev.Transfer,
+        ts=ts,
+        channel=ids,
+        call=calls,
+        kind=st.sampled_from(["blind", "attended"]),
+        transferer=ids,
+    ),
+    st.builds(
+        ev.SpyStarted,
+        ts=ts,
+        channel=ids,
+        call=calls,
+        spyee=ids,
+        mode=st.sampled_from(["listen", "whisper", "barge"]),
+    ),
+    st.builds(
+        ev.UserEvent,
+        ts=ts,
+        channel=ids,
+        call=calls,
+        name=st.sampled_from(["CcagentResult", "X"]),
+        fields=st.just((("Digit", "1"), ("Result", ""))),
+    ),
     st.builds(ev.ChannelsSnapshot, ts=ts, channels=st.just(()), complete=st.booleans()),
     st.builds(ev.ConnectionLost, ts=ts),
 )
@@ -89,13 +125,23 @@ def _trace_events(folder: str) -> list[ev.PbxEvent]:
     return out
 
 
-REAL = {name: _trace_events(name) for name in (
-    "05-blind-transfer", "06-attended-transfer", "15-concurrent-calls", "19-dialer-local-channel-queue")}
+REAL = {
+    name: _trace_events(name)
+    for name in (
+        "05-blind-transfer",
+        "06-attended-transfer",
+        "15-concurrent-calls",
+        "19-dialer-local-channel-queue",
+    )
+}
 
 
 @settings(max_examples=120, deadline=None)
-@given(st.sampled_from(sorted(REAL)), st.integers(0, 2**32 - 1),
-       st.sampled_from(["shuffle", "dup", "cut", "drop"]))
+@given(
+    st.sampled_from(sorted(REAL)),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["shuffle", "dup", "cut", "drop"]),
+)
 def test_R_SAFE_1_damaged_real_streams_never_crash_the_engine(name: str, seed: int, damage: str) -> None:
     events = list(REAL[name])
     rng = random.Random(seed)

@@ -49,8 +49,11 @@ def test_R_SAFE_2_a_restarted_tracker_resumes_calls_from_the_journal(folder: str
 
 def test_R_PBX_5_vanished_channels_close_at_the_drop_and_are_flagged() -> None:
     events = events_of("01-inbound-direct-answered")
-    bridged = next(i for i, e in enumerate(events) if isinstance(e, ev.BridgeEnter) and
-                   any(isinstance(x, ev.BridgeEnter) for x in events[:i]))
+    bridged = next(
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, ev.BridgeEnter) and any(isinstance(x, ev.BridgeEnter) for x in events[:i])
+    )
     tracker = CallTracker(pbx="asterisk")
     assert run(events[: bridged + 1], tracker) == []
     drop = events[bridged].ts + 1.5
@@ -73,8 +76,15 @@ def test_R_PBX_5_an_incomplete_listing_closes_nothing() -> None:
 
 def test_R_PBX_5_a_live_channel_never_seen_is_adopted_and_finished_by_its_hangup() -> None:
     item = ev.ChannelSnapshotItem(
-        channel="9.1", call="9.1", name="PJSIP/customers-00000009", party=ev.PartyKind.EXTERNAL,
-        extension=None, caller_num="0600000001", caller_name="Late", exten="2000", up=True,
+        channel="9.1",
+        call="9.1",
+        name="PJSIP/customers-00000009",
+        party=ev.PartyKind.EXTERNAL,
+        extension=None,
+        caller_num="0600000001",
+        caller_name="Late",
+        exten="2000",
+        up=True,
         started_ts=100.0,
     )
     tracker = CallTracker(pbx="asterisk")

@@ -39,8 +39,9 @@ def scripted(number: str, nth: int) -> str:
 def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'run.db'}"
     csv_file = tmp_path / "contacts.csv"
-    csv_file.write_text("phone;name\n" + "".join(f"{n};Client {i}\n" for i, n in enumerate(NUMBERS)),
-                        encoding="utf-8")
+    csv_file.write_text(
+        "phone;name\n" + "".join(f"{n};Client {i}\n" for i, n in enumerate(NUMBERS)), encoding="utf-8"
+    )
     clock = AccelClock(SPEED, t0=T0)
 
     async def scenario() -> dict[str, tuple[str, int]]:
@@ -53,9 +54,19 @@ def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_pat
         runtime = attach_dialer(daemon)
         repo = ProjectRepo(daemon.wiring.engine)
         service = ProjectService(repo, clock=lambda: datetime.fromtimestamp(clock(), UTC))
-        service.create("spring", "Spring", "operators", mode="progressive", queue="support", caller_id="2000",
-                       settings={"max_attempts": 2, "retry_minutes": {"busy": 1, "no_answer": 1},
-                                 "calling_hours": "09:00-20:00"})
+        service.create(
+            "spring",
+            "Spring",
+            "operators",
+            mode="progressive",
+            queue="support",
+            caller_id="2000",
+            settings={
+                "max_attempts": 2,
+                "retry_minutes": {"busy": 1, "no_answer": 1},
+                "calling_hours": "09:00-20:00",
+            },
+        )
         report = import_contacts(daemon.wiring.engine, csv_file, project_id="spring", default_region="UA")
         assert report.added_to_project == len(NUMBERS) and report.bad_rows == 0
         task = asyncio.create_task(daemon.run())
@@ -65,8 +76,9 @@ def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_pat
             service.start("spring")  # the daemon notices the running project at its next sync
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
-                states = {pc.phone_e164: (pc.state.value, pc.attempts)
-                          for pc in repo.project_contacts("spring")}
+                states = {
+                    pc.phone_e164: (pc.state.value, pc.attempts) for pc in repo.project_contacts("spring")
+                }
                 if all(s in ("reached", "not_reached") for s, _ in states.values()):
                     break
                 await asyncio.sleep(0.1)

@@ -20,7 +20,6 @@ PASSWORD = "Fs-Esl-s3cr3t-9d2"
 PROJECT_VARIABLE = "dialer_campaign"  # what the FreeSWITCH lab's originates set
 
 
-
 def capture_events(path: Path) -> list[dict[str, str]]:
     """Every event of a capture (what the simulated switch replays; api replies are not events)."""
     return list(iter_capture_events(path))
@@ -54,7 +53,6 @@ def fs_config(port: int, db_url: str, *, event_format: str = "plain", **legs: st
 
 def counter(c: object) -> float:
     return float(c._value.get())  # type: ignore[attr-defined]
-
 
 
 @dataclass

@@ -19,10 +19,20 @@ from tests.waiting import wait_for
 SECRET = "s3cr3t-Pa55word"
 
 # Answers to the lab recorder's own actions: the daemon asks its own questions.
-_LAB_ANSWERS = frozenset({
-    "CoreShowChannel", "CoreShowChannelsComplete", "QueueMember", "QueueParams", "QueueEntry",
-    "QueueStatusComplete", "QueueSummary", "QueueSummaryComplete", "FullyBooted", "SuccessfulAuth",
-})
+_LAB_ANSWERS = frozenset(
+    {
+        "CoreShowChannel",
+        "CoreShowChannelsComplete",
+        "QueueMember",
+        "QueueParams",
+        "QueueEntry",
+        "QueueStatusComplete",
+        "QueueSummary",
+        "QueueSummaryComplete",
+        "FullyBooted",
+        "SuccessfulAuth",
+    }
+)
 
 
 def capture_events(path: Path) -> list[AmiMessage]:
@@ -30,16 +40,25 @@ def capture_events(path: Path) -> list[AmiMessage]:
     return [m for m in iter_ami_capture(path) if "Event" in m and m["Event"] not in _LAB_ANSWERS]
 
 
-
 def daemon_config(port: int, db_url: str, **legs: str) -> Config:
-    return parse_config({
-        "pbx": {"type": "asterisk", "asterisk": {
-            "port": port, "username": "ccagent", "secret": SECRET,
-            "ping_interval_s": 2.0, "ping_timeout_s": 2.0, "reconnect_min_s": 0.05, "reconnect_max_s": 0.3,
-        }},
-        "database": {"url": db_url},
-        "legs": {"project_variable": "LAB_PROJECT", **legs},
-    })
+    return parse_config(
+        {
+            "pbx": {
+                "type": "asterisk",
+                "asterisk": {
+                    "port": port,
+                    "username": "ccagent",
+                    "secret": SECRET,
+                    "ping_interval_s": 2.0,
+                    "ping_timeout_s": 2.0,
+                    "reconnect_min_s": 0.05,
+                    "reconnect_max_s": 0.3,
+                },
+            },
+            "database": {"url": db_url},
+            "legs": {"project_variable": "LAB_PROJECT", **legs},
+        }
+    )
 
 
 @dataclass
@@ -70,7 +89,6 @@ class Live:
     async def stop(self) -> int:
         self.daemon.request_stop()
         return await asyncio.wait_for(self.task, 20.0)
-
 
 
 @asynccontextmanager

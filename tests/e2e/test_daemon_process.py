@@ -25,9 +25,9 @@ ONE_CALL = TRACES / "asterisk" / "01-inbound-direct-answered"
 def _config_text(port: int, db_url: str, extra: str = "") -> str:
     return (
         "pbx:\n  type: asterisk\n  asterisk:\n"
-        f"    port: {port}\n    username: ccagent\n    secret: \"{SECRET}\"\n"
+        f'    port: {port}\n    username: ccagent\n    secret: "{SECRET}"\n'
         "    reconnect_min_s: 0.05\n    reconnect_max_s: 0.2\n"
-        f"database:\n  url: \"{db_url}\"\nlegs:\n  project_variable: LAB_PROJECT\n"
+        f'database:\n  url: "{db_url}"\nlegs:\n  project_variable: LAB_PROJECT\n'
         "daemon:\n  log_level: DEBUG\n" + extra
     )
 
@@ -35,8 +35,16 @@ def _config_text(port: int, db_url: str, extra: str = "") -> str:
 async def _spawn(config: Path) -> asyncio.subprocess.Process:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ccagent.cli", "run", "-c", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=str(ROOT),
+        sys.executable,
+        "-m",
+        "ccagent.cli",
+        "run",
+        "-c",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=str(ROOT),
     )
 
 
@@ -79,8 +87,10 @@ def test_R_OPS_2_bad_config_exits_78_before_connecting(tmp_path: Path, sqlite_ur
         sim = SimAsterisk(username="ccagent", secret=SECRET)
         await sim.start()
         cfg = tmp_path / "bad.yaml"
-        cfg.write_text(_config_text(sim.port, sqlite_url, "employees:\n  save_all_calls: true\nfoo: 1\n"),
-                       encoding="utf-8")
+        cfg.write_text(
+            _config_text(sim.port, sqlite_url, "employees:\n  save_all_calls: true\nfoo: 1\n"),
+            encoding="utf-8",
+        )
         proc = await _spawn(cfg)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         await sim.stop()

@@ -27,10 +27,18 @@ from ccagent.sim.scenarios import build_stream
 from tests.acceptance.legs_oracle import mismatches, stored
 from tests.e2e.harness import Live, live_daemon, wait_for
 
-IGNORED_BY_ENGINE = frozenset({"DeviceStateChange", "QueueMemberStatus", "RTCPSent", "NewConnectedLine",
-                               "DialState"})
-_CALL_KEYS = ("Linkedid", "DestLinkedid", "LocalOneLinkedid", "TransfereeLinkedid", "SpyerLinkedid",
-              "OrigTransfererLinkedid", "Uniqueid")
+IGNORED_BY_ENGINE = frozenset(
+    {"DeviceStateChange", "QueueMemberStatus", "RTCPSent", "NewConnectedLine", "DialState"}
+)
+_CALL_KEYS = (
+    "Linkedid",
+    "DestLinkedid",
+    "LocalOneLinkedid",
+    "TransfereeLinkedid",
+    "SpyerLinkedid",
+    "OrigTransfererLinkedid",
+    "Uniqueid",
+)
 
 
 def call_of(msg: AmiMessage) -> str | None:
@@ -45,8 +53,11 @@ async def delivered(live: Live) -> None:
     """Everything the simulated PBX sent has reached the daemon's queue."""
     client = live.daemon.session
     m = client.metrics
-    await wait_for(lambda: m.events_queued + m.skipped >= live.sim.stats.events_sent, 10.0,
-                   "events in flight never arrived")
+    await wait_for(
+        lambda: m.events_queued + m.skipped >= live.sim.stats.events_sent,
+        10.0,
+        "events in flight never arrived",
+    )
 
 
 @pytest.mark.slow
@@ -66,8 +77,7 @@ def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -
             last_seen[c] = i
     killed = {c for c in first_seen for r in restarts if first_seen[c] < r <= last_seen[c]}
     kill_at = {c: min(r for r in restarts if first_seen[c] < r <= last_seen[c]) for c in killed}
-    stream = [(i, m) for i, m in enumerate(messages)
-              if not ((c := call_of(m)) in killed and i >= kill_at[c])]
+    stream = [(i, m) for i, m in enumerate(messages) if not ((c := call_of(m)) in killed and i >= kill_at[c])]
 
     # Faults by position in the replayed stream: restarts where the PBX time reached them,
     # 100 clean cuts and 100 cuts in the middle of a message the leg engine ignores.
@@ -81,8 +91,15 @@ def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -
             task = live.task
             segment: list[AmiMessage] = []
             for pos, (_, m) in enumerate(stream):
-                fault = ("restart" if pos in restart_at else "mid" if pos in mid_cuts
-                         else "cut" if pos in clean_cuts else None)
+                fault = (
+                    "restart"
+                    if pos in restart_at
+                    else "mid"
+                    if pos in mid_cuts
+                    else "cut"
+                    if pos in clean_cuts
+                    else None
+                )
                 if fault is None:
                     segment.append(m)
                     continue
@@ -114,10 +131,18 @@ def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -
     info = sorted((c.call_id, c.scenario) for c in expected_calls if c.call_id in missing)
     assert set(by_call) == want_ids, f"a call was lost or invented: {info}"
     assert len(calls) == len(want_ids)
-    intact = {"calls": [
-        {"call_id": c.call_id, "direction": c.direction, "disposition": c.disposition, "legs": list(c.legs)}
-        for c in expected_calls if c.call_id not in killed
-    ]}
+    intact = {
+        "calls": [
+            {
+                "call_id": c.call_id,
+                "direction": c.direction,
+                "disposition": c.disposition,
+                "legs": list(c.legs),
+            }
+            for c in expected_calls
+            if c.call_id not in killed
+        ]
+    }
     intact_rows = [r for r in legs if r["call_id"] not in killed]
     scenario_of = {c.call_id: c.scenario for c in expected_calls}
     problems = mismatches(intact, intact_rows, calls)

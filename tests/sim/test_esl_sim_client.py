@@ -71,8 +71,10 @@ async def test_r_pbx_2_replay_reaches_client_in_order_both_formats(fmt: str) -> 
         task = asyncio.create_task(client.run())
         got = await drain_until(
             q,
-            lambda _i, g: sum(isinstance(x, dict) for x in g) == len(events)
-            and any(isinstance(x, ConnectionUp) for x in g),
+            lambda _i, g: (
+                sum(isinstance(x, dict) for x in g) == len(events)
+                and any(isinstance(x, ConnectionUp) for x in g)
+            ),
         )
         await client.close()
         await task

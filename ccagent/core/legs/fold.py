@@ -172,16 +172,28 @@ class _Fold:
                 continue
             # A consultation whose transferor left (or is still there) turns into
             # the attended transfer once its agent reaches the customer.
-            consult = next((leg for leg in reversed(self.legs) if leg.role is Role.CONSULTATION
-                            and leg.agent == uid and leg.ended_by in (None, leg.peer)), None)
+            consult = next(
+                (
+                    leg
+                    for leg in reversed(self.legs)
+                    if leg.role is Role.CONSULTATION and leg.agent == uid and leg.ended_by in (None, leg.peer)
+                ),
+                None,
+            )
             previous = [leg for leg in self.legs if leg.role is Role.MAIN]
             new = _OpenLeg(agent=uid, role=Role.MAIN, connected=ts, queue=c.offered_queue)
             if consult is not None:
                 # Attended transfer completed: the consulted agent now has the customer.
                 self.close_leg(consult, ts, "transfer")
                 new.transfer_kind = "attended"
-                src = next((i for i, leg in enumerate(self.legs) if leg.role is Role.MAIN
-                            and leg.agent == consult.peer), None)
+                src = next(
+                    (
+                        i
+                        for i, leg in enumerate(self.legs)
+                        if leg.role is Role.MAIN and leg.agent == consult.peer
+                    ),
+                    None,
+                )
                 new.transfer_from = src
             elif previous and all(leg.end is not None for leg in previous):
                 # The customer moved on from an employee who left: blind transfer
@@ -403,8 +415,11 @@ def fold_call(
     legs.sort(key=lambda leg: (leg.started_at, leg.leg_seq))
     renumber = {leg.leg_seq: i for i, leg in enumerate(legs)}
     legs = [
-        _replace_seq(leg, renumber[leg.leg_seq],
-                     None if leg.transfer_from_leg is None else renumber.get(leg.transfer_from_leg))
+        _replace_seq(
+            leg,
+            renumber[leg.leg_seq],
+            None if leg.transfer_from_leg is None else renumber.get(leg.transfer_from_leg),
+        )
         for leg in legs
     ]
     if any(leg.disposition is Disposition.ANSWERED for leg in legs):
@@ -482,16 +497,33 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
         if ol.role is Role.CONSULTATION:
             peer = f.chans.get(ol.peer or "")
             ring = (a.answered or ol.connected) - (a.dial_begin or a.created or ol.connected)
-            legs.append(Leg(
-                call_id=call_id, leg_seq=i, direction=Direction.INTERNAL,
-                caller=peer.extension if peer else None, caller_name=None, callee=a.extension,
-                extension=a.extension, answered=True, disposition=Disposition.ANSWERED,
-                transfer_from_leg=None, transfer_kind=None, role=Role.CONSULTATION, queue=None,
-                project=f.project, started_at=a.dial_begin or ol.connected, answered_at=a.answered,
-                ended_at=end, ring_s=_r(ring), talk_s=_r(end - max(ol.connected, a.answered or 0.0)),
-                hangup_cause=_ended_cause(f, ol), hangup_by=_hangup_by(f, ol, cust, customer_word),
-                channel=a.uid, reconciled=reconciled,
-            ))
+            legs.append(
+                Leg(
+                    call_id=call_id,
+                    leg_seq=i,
+                    direction=Direction.INTERNAL,
+                    caller=peer.extension if peer else None,
+                    caller_name=None,
+                    callee=a.extension,
+                    extension=a.extension,
+                    answered=True,
+                    disposition=Disposition.ANSWERED,
+                    transfer_from_leg=None,
+                    transfer_kind=None,
+                    role=Role.CONSULTATION,
+                    queue=None,
+                    project=f.project,
+                    started_at=a.dial_begin or ol.connected,
+                    answered_at=a.answered,
+                    ended_at=end,
+                    ring_s=_r(ring),
+                    talk_s=_r(end - max(ol.connected, a.answered or 0.0)),
+                    hangup_cause=_ended_cause(f, ol),
+                    hangup_by=_hangup_by(f, ol, cust, customer_word),
+                    channel=a.uid,
+                    reconciled=reconciled,
+                )
+            )
             continue
         main_index[i] = len(legs)
         if inbound:
@@ -501,8 +533,11 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
                 ref = ol.ring_ref if ol.ring_ref is not None else (a.dial_begin or ol.connected)
                 ring, started = (a.answered or ol.connected) - ref, ref
             else:
-                ref = cust.queue_join if cust.queue_join is not None and (
-                    cust.queue_join <= (a.answered or ol.connected)) else cust.created
+                ref = (
+                    cust.queue_join
+                    if cust.queue_join is not None and (cust.queue_join <= (a.answered or ol.connected))
+                    else cust.created
+                )
                 if ref is None:
                     ref = ol.connected
                 ring, started = (a.answered or ol.connected) - ref, ref
@@ -513,15 +548,33 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
             leg_caller, leg_callee = caller, callee
             if ol.transfer_kind is not None:
                 leg_callee = a.extension
-        legs.append(Leg(
-            call_id=call_id, leg_seq=i, direction=direction, caller=leg_caller, caller_name=caller_name,
-            callee=leg_callee, extension=a.extension, answered=True, disposition=Disposition.ANSWERED,
-            transfer_from_leg=ol.transfer_from, transfer_kind=ol.transfer_kind, role=Role.MAIN,
-            queue=ol.queue or queue, project=f.project, started_at=started, answered_at=a.answered,
-            ended_at=end, ring_s=_r(ring), talk_s=_r(end - ol.connected),
-            hangup_cause=_ended_cause(f, ol), hangup_by=_hangup_by(f, ol, cust, customer_word),
-            channel=a.uid, reconciled=reconciled,
-        ))
+        legs.append(
+            Leg(
+                call_id=call_id,
+                leg_seq=i,
+                direction=direction,
+                caller=leg_caller,
+                caller_name=caller_name,
+                callee=leg_callee,
+                extension=a.extension,
+                answered=True,
+                disposition=Disposition.ANSWERED,
+                transfer_from_leg=ol.transfer_from,
+                transfer_kind=ol.transfer_kind,
+                role=Role.MAIN,
+                queue=ol.queue or queue,
+                project=f.project,
+                started_at=started,
+                answered_at=a.answered,
+                ended_at=end,
+                ring_s=_r(ring),
+                talk_s=_r(end - ol.connected),
+                hangup_cause=_ended_cause(f, ol),
+                hangup_by=_hangup_by(f, ol, cust, customer_word),
+                channel=a.uid,
+                reconciled=reconciled,
+            )
+        )
     if any(leg.role is Role.MAIN for leg in legs):
         return legs
 
@@ -530,19 +583,42 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
     ring_started = cust.created if cust.created is not None else end
     by = "pbx" if cust.hangup_req_soft else customer_word
     if inbound:
-        rang = [f.chans[u] for u in f.order if f.chans[u].party is PartyKind.EXTENSION
-                and f.chans[u].dial_begin is not None]
+        rang = [
+            f.chans[u]
+            for u in f.order
+            if f.chans[u].party is PartyKind.EXTENSION and f.chans[u].dial_begin is not None
+        ]
         if queue_chan is not None:
             disp, ext, ring_from = Disposition.ABANDONED, None, queue_chan.queue_join or ring_started
         else:
             disp, ext, ring_from = Disposition.MISSED, (rang[-1].extension if rang else None), ring_started
-        legs.append(Leg(
-            call_id=call_id, leg_seq=0, direction=direction, caller=caller, caller_name=caller_name,
-            callee=callee, extension=ext, answered=False, disposition=disp, transfer_from_leg=None,
-            transfer_kind=None, role=Role.MAIN, queue=queue, project=f.project, started_at=ring_started,
-            answered_at=None, ended_at=end, ring_s=_r(end - ring_from), talk_s=0.0, hangup_cause=cust.cause,
-            hangup_by=by, channel=cust.uid, reconciled=cust.reconciled,
-        ))
+        legs.append(
+            Leg(
+                call_id=call_id,
+                leg_seq=0,
+                direction=direction,
+                caller=caller,
+                caller_name=caller_name,
+                callee=callee,
+                extension=ext,
+                answered=False,
+                disposition=disp,
+                transfer_from_leg=None,
+                transfer_kind=None,
+                role=Role.MAIN,
+                queue=queue,
+                project=f.project,
+                started_at=ring_started,
+                answered_at=None,
+                ended_at=end,
+                ring_s=_r(end - ring_from),
+                talk_s=0.0,
+                hangup_cause=cust.cause,
+                hangup_by=by,
+                channel=cust.uid,
+                reconciled=cust.reconciled,
+            )
+        )
         return legs
     dial_start = cust.dial_begin or cust.created or end
     if cust.answered is not None:
@@ -560,13 +636,33 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
         ring, talk, answered = end - dial_start, 0.0, False
         ext = agent_src.extension if agent_src else None
         disp = _unanswered_disposition(cust)
-    legs.append(Leg(
-        call_id=call_id, leg_seq=0, direction=direction, caller=caller, caller_name=caller_name,
-        callee=callee, extension=ext, answered=answered, disposition=disp, transfer_from_leg=None,
-        transfer_kind=None, role=Role.MAIN, queue=queue, project=f.project, started_at=dial_start,
-        answered_at=cust.answered, ended_at=end, ring_s=_r(ring), talk_s=_r(talk), hangup_cause=cust.cause,
-        hangup_by=by, channel=cust.uid, reconciled=cust.reconciled,
-    ))
+    legs.append(
+        Leg(
+            call_id=call_id,
+            leg_seq=0,
+            direction=direction,
+            caller=caller,
+            caller_name=caller_name,
+            callee=callee,
+            extension=ext,
+            answered=answered,
+            disposition=disp,
+            transfer_from_leg=None,
+            transfer_kind=None,
+            role=Role.MAIN,
+            queue=queue,
+            project=f.project,
+            started_at=dial_start,
+            answered_at=cust.answered,
+            ended_at=end,
+            ring_s=_r(ring),
+            talk_s=_r(talk),
+            hangup_cause=cust.cause,
+            hangup_by=by,
+            channel=cust.uid,
+            reconciled=cust.reconciled,
+        )
+    )
     return legs
 
 
@@ -585,20 +681,40 @@ def _unanswered_disposition(c: _Chan) -> Disposition:
 def _internal_legs(f: _Fold, first: _Chan, call_id: str) -> list[Leg]:
     end_all = first.end if first.end is not None else f.last_ts
     if first.spy is not None:
-        role = {"listen": Role.SUPERVISOR_LISTEN, "whisper": Role.SUPERVISOR_WHISPER,
-                "barge": Role.SUPERVISOR_BARGE}[first.spy[1]]
+        role = {
+            "listen": Role.SUPERVISOR_LISTEN,
+            "whisper": Role.SUPERVISOR_WHISPER,
+            "barge": Role.SUPERVISOR_BARGE,
+        }[first.spy[1]]
         start = first.dial_begin or first.created or end_all
         ans = first.answered
-        return [Leg(
-            call_id=call_id, leg_seq=0, direction=Direction.INTERNAL, caller=first.extension,
-            caller_name=None, callee=first.spy[0] or None, extension=first.extension,
-            answered=ans is not None, disposition=Disposition.ANSWERED if ans else Disposition.MISSED,
-            transfer_from_leg=None, transfer_kind=None, role=role, queue=None, project=None,
-            started_at=start, answered_at=ans, ended_at=end_all, ring_s=_r((ans or end_all) - start),
-            talk_s=_r(end_all - ans) if ans else 0.0, hangup_cause=first.cause,
-            hangup_by="caller" if not first.hangup_req_soft else "pbx", channel=first.uid,
-            reconciled=first.reconciled,
-        )]
+        return [
+            Leg(
+                call_id=call_id,
+                leg_seq=0,
+                direction=Direction.INTERNAL,
+                caller=first.extension,
+                caller_name=None,
+                callee=first.spy[0] or None,
+                extension=first.extension,
+                answered=ans is not None,
+                disposition=Disposition.ANSWERED if ans else Disposition.MISSED,
+                transfer_from_leg=None,
+                transfer_kind=None,
+                role=role,
+                queue=None,
+                project=None,
+                started_at=start,
+                answered_at=ans,
+                ended_at=end_all,
+                ring_s=_r((ans or end_all) - start),
+                talk_s=_r(end_all - ans) if ans else 0.0,
+                hangup_cause=first.cause,
+                hangup_by="caller" if not first.hangup_req_soft else "pbx",
+                channel=first.uid,
+                reconciled=first.reconciled,
+            )
+        ]
     if first.party is not PartyKind.EXTENSION:
         return []
     # The employee phones the caller dialled (directly or through Local channels).
@@ -611,24 +727,61 @@ def _internal_legs(f: _Fold, first: _Chan, call_id: str) -> list[Leg]:
     if answered is not None:
         ended = min(x for x in (first.end, answered.end, end_all) if x is not None)
         by = "caller" if first.end is not None and first.end <= (answered.end or ended) else "callee"
-        return [Leg(
-            call_id=call_id, leg_seq=0, direction=Direction.INTERNAL, caller=first.extension,
-            caller_name=first.first_caller_name, callee=answered.extension or callee,
-            extension=first.extension, answered=True, disposition=Disposition.ANSWERED,
-            transfer_from_leg=None, transfer_kind=None, role=Role.MAIN, queue=None, project=f.project,
-            started_at=start, answered_at=answered.answered, ended_at=ended,
-            ring_s=_r(answered.answered - start), talk_s=_r(ended - answered.answered),
-            hangup_cause=first.cause, hangup_by=by, channel=first.uid, reconciled=first.reconciled,
-        )]
+        return [
+            Leg(
+                call_id=call_id,
+                leg_seq=0,
+                direction=Direction.INTERNAL,
+                caller=first.extension,
+                caller_name=first.first_caller_name,
+                callee=answered.extension or callee,
+                extension=first.extension,
+                answered=True,
+                disposition=Disposition.ANSWERED,
+                transfer_from_leg=None,
+                transfer_kind=None,
+                role=Role.MAIN,
+                queue=None,
+                project=f.project,
+                started_at=start,
+                answered_at=answered.answered,
+                ended_at=ended,
+                ring_s=_r(answered.answered - start),
+                talk_s=_r(ended - answered.answered),
+                hangup_cause=first.cause,
+                hangup_by=by,
+                channel=first.uid,
+                reconciled=first.reconciled,
+            )
+        ]
     last = targets[-1] if targets else None
     disp = Disposition.MISSED
     if last is not None and (last.cause in _BUSY_CAUSES or last.dial_status is DialStatus.BUSY):
         disp = Disposition.BUSY
-    return [Leg(
-        call_id=call_id, leg_seq=0, direction=Direction.INTERNAL, caller=first.extension,
-        caller_name=first.first_caller_name, callee=(last.extension if last else callee),
-        extension=first.extension, answered=False, disposition=disp, transfer_from_leg=None,
-        transfer_kind=None, role=Role.MAIN, queue=None, project=f.project, started_at=start,
-        answered_at=None, ended_at=end_all, ring_s=_r(end_all - start), talk_s=0.0,
-        hangup_cause=first.cause, hangup_by="caller", channel=first.uid, reconciled=first.reconciled,
-    )]
+    return [
+        Leg(
+            call_id=call_id,
+            leg_seq=0,
+            direction=Direction.INTERNAL,
+            caller=first.extension,
+            caller_name=first.first_caller_name,
+            callee=(last.extension if last else callee),
+            extension=first.extension,
+            answered=False,
+            disposition=disp,
+            transfer_from_leg=None,
+            transfer_kind=None,
+            role=Role.MAIN,
+            queue=None,
+            project=f.project,
+            started_at=start,
+            answered_at=None,
+            ended_at=end_all,
+            ring_s=_r(end_all - start),
+            talk_s=0.0,
+            hangup_cause=first.cause,
+            hangup_by="caller",
+            channel=first.uid,
+            reconciled=first.reconciled,
+        )
+    ]

@@ -199,9 +199,16 @@ class CallTracker:
                 continue
             created = ev.ChannelCreated(
                 ts=item.started_ts if item.started_ts is not None else snap.ts,
-                channel=item.channel, call=item.call, name=item.name, party=item.party,
-                extension=item.extension, caller_num=item.caller_num, caller_name=item.caller_name,
-                exten=item.exten, context=None, originated=False,
+                channel=item.channel,
+                call=item.call,
+                name=item.name,
+                party=item.party,
+                extension=item.extension,
+                caller_num=item.caller_num,
+                caller_name=item.caller_name,
+                exten=item.exten,
+                context=None,
+                originated=False,
             )
             self._route(created)
             if item.up:
@@ -215,8 +222,14 @@ class CallTracker:
             for uid in sorted(call.live - listed.keys()):
                 last = call.events[-1].ts if call.events else closed_at
                 result = self._route(
-                    ev.ChannelHangup(ts=max(closed_at, last), channel=uid, call=call.call_id, cause=0,
-                                     cause_text="reconciled", reconciled=True),
+                    ev.ChannelHangup(
+                        ts=max(closed_at, last),
+                        channel=uid,
+                        call=call.call_id,
+                        cause=0,
+                        cause_text="reconciled",
+                        reconciled=True,
+                    ),
                     call_id=call.call_id,
                 )
                 if result:

@@ -47,12 +47,29 @@ def _field(block: bytes, key: bytes) -> bytes:
     j = block.find(b"\n", i)
     return block[i:j] if j >= 0 else block[i:]
 
+
 # Headers every channel-carrying event has; a UserEvent's own fields are the rest.
 _CHANNEL_HEADERS = frozenset(
     {
-        "Event", "Privilege", "Timestamp", "Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum",
-        "CallerIDName", "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context",
-        "Exten", "Priority", "Uniqueid", "Linkedid", "UserEvent", "SystemName",
+        "Event",
+        "Privilege",
+        "Timestamp",
+        "Channel",
+        "ChannelState",
+        "ChannelStateDesc",
+        "CallerIDNum",
+        "CallerIDName",
+        "ConnectedLineNum",
+        "ConnectedLineName",
+        "Language",
+        "AccountCode",
+        "Context",
+        "Exten",
+        "Priority",
+        "Uniqueid",
+        "Linkedid",
+        "UserEvent",
+        "SystemName",
     }
 )
 
@@ -359,22 +376,14 @@ class AmiTranslator:
         uid = m.get("Uniqueid")
         if not uid:
             return []  # a global variable, not a channel's
-        return [
-            ev.VariableSet(
-                **_on_channel(m, ts), name=var, value=m.get("Value", "")
-            )
-        ]
+        return [ev.VariableSet(**_on_channel(m, ts), name=var, value=m.get("Value", ""))]
 
     def _user_event(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
         uid = m.get("Uniqueid")
         if not uid:
             return []
         fields = tuple((k, v) for k, v in m.items() if k not in _CHANNEL_HEADERS)
-        return [
-            ev.UserEvent(
-                **_on_channel(m, ts), name=m.get("UserEvent", ""), fields=fields
-            )
-        ]
+        return [ev.UserEvent(**_on_channel(m, ts), name=m.get("UserEvent", ""), fields=fields)]
 
     def _dtmf(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
         return [ev.Dtmf(**_on_channel(m, ts), digit=m.get("Digit", ""))]
@@ -559,8 +568,15 @@ class AmiTranslator:
         # Channels created while the list was being produced are alive too.
         extra = tuple(
             ev.ChannelSnapshotItem(
-                channel=c, call="", name="", party=PartyKind.OTHER, extension=None, caller_num=None,
-                caller_name=None, exten=None, up=False,
+                channel=c,
+                call="",
+                name="",
+                party=PartyKind.OTHER,
+                extension=None,
+                caller_num=None,
+                caller_name=None,
+                exten=None,
+                up=False,
             )
             for c in sorted(self._created_during_list - listed)
         )

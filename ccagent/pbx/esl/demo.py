@@ -61,7 +61,6 @@ EMPLOYEES = {
 }
 
 
-
 def _bar(done: int, total: int, out: TextIO, last: list[int], width: int = 40) -> None:
     """Redraw in place on a terminal; a pipe gets a line per tenth instead of a smear of \\r."""
     filled = int(width * done / max(1, total))
