@@ -582,62 +582,17 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
     end = cust_end
     ring_started = cust.created if cust.created is not None else end
     by = "pbx" if cust.hangup_req_soft else customer_word
-    if inbound:
-        rang = [
-            f.chans[u]
-            for u in f.order
-            if f.chans[u].party is PartyKind.EXTENSION and f.chans[u].dial_begin is not None
-        ]
-        if queue_chan is not None:
-            disp, ext, ring_from = Disposition.ABANDONED, None, queue_chan.queue_join or ring_started
-        else:
-            disp, ext, ring_from = Disposition.MISSED, (rang[-1].extension if rang else None), ring_started
-        legs.append(
-            Leg(
-                call_id=call_id,
-                leg_seq=0,
-                direction=direction,
-                caller=caller,
-                caller_name=caller_name,
-                callee=callee,
-                extension=ext,
-                answered=False,
-                disposition=disp,
-                transfer_from_leg=None,
-                transfer_kind=None,
-                role=Role.MAIN,
-                queue=queue,
-                project=f.project,
-                started_at=ring_started,
-                answered_at=None,
-                ended_at=end,
-                ring_s=_r(end - ring_from),
-                talk_s=0.0,
-                hangup_cause=cust.cause,
-                hangup_by=by,
-                channel=cust.uid,
-                reconciled=cust.reconciled,
-            )
-        )
-        return legs
-    dial_start = cust.dial_begin or cust.created or end
-    if cust.answered is not None:
-        ring = cust.answered - dial_start
-        if queue_chan is not None:
-            # Answered, queued for an operator, never connected: abandoned even if
-            # the PBX played a message (FTC safe harbour), talk 0 (R-LEG-4).
-            disp, talk = Disposition.ABANDONED, 0.0
-        else:
-            # Autoinformer / robot / AMD: the customer talked to the PBX.
-            disp, talk = Disposition.ANSWERED, end - cust.answered
-        answered = True
-        ext = agent_src.extension if agent_src else None
-    else:
-        ring, talk, answered = end - dial_start, 0.0, False
-        ext = agent_src.extension if agent_src else None
-        disp = _unanswered_disposition(cust)
-    legs.append(
-        Leg(
+
+    def only_leg(
+        ext: str | None,
+        answered: bool,
+        disp: Disposition,
+        started: float,
+        answered_at: float | None,
+        ring: float,
+        talk: float,
+    ) -> list[Leg]:
+        leg = Leg(
             call_id=call_id,
             leg_seq=0,
             direction=direction,
@@ -652,8 +607,8 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
             role=Role.MAIN,
             queue=queue,
             project=f.project,
-            started_at=dial_start,
-            answered_at=cust.answered,
+            started_at=started,
+            answered_at=answered_at,
             ended_at=end,
             ring_s=_r(ring),
             talk_s=_r(talk),
@@ -662,8 +617,31 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
             channel=cust.uid,
             reconciled=cust.reconciled,
         )
-    )
-    return legs
+        return [*legs, leg]
+
+    if inbound:
+        rang = [
+            f.chans[u]
+            for u in f.order
+            if f.chans[u].party is PartyKind.EXTENSION and f.chans[u].dial_begin is not None
+        ]
+        if queue_chan is not None:
+            disp, ext, ring_from = Disposition.ABANDONED, None, queue_chan.queue_join or ring_started
+        else:
+            disp, ext, ring_from = Disposition.MISSED, (rang[-1].extension if rang else None), ring_started
+        return only_leg(ext, False, disp, ring_started, None, end - ring_from, 0.0)
+    dial_start = cust.dial_begin or cust.created or end
+    ext = agent_src.extension if agent_src else None
+    if cust.answered is None:
+        return only_leg(ext, False, _unanswered_disposition(cust), dial_start, None, end - dial_start, 0.0)
+    if queue_chan is not None:
+        # Answered, queued for an operator, never connected: abandoned even if
+        # the PBX played a message (FTC safe harbour), talk 0 (R-LEG-4).
+        disp, talk = Disposition.ABANDONED, 0.0
+    else:
+        # Autoinformer / robot / AMD: the customer talked to the PBX.
+        disp, talk = Disposition.ANSWERED, end - cust.answered
+    return only_leg(ext, True, disp, dial_start, cust.answered, cust.answered - dial_start, talk)
 
 
 def _unanswered_disposition(c: _Chan) -> Disposition:
