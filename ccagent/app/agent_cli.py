@@ -25,13 +25,19 @@ __all__ = ["agent_states", "register", "set_paused"]
 EX_DATAERR = 65
 EX_UNAVAILABLE = 69
 
-_STATE_OF_ACTION = {"login": "ready", "unpause": "ready", "pause": "paused", "logout": "logged_out"}
-
 
 def agent_states(db_url: str) -> list[dict[str, Any]]:
-    """Latest state per (pbx, extension) from ``report_agent_states``."""
+    """Latest state per (pbx, extension) from ``report_agent_states``.
+
+    The history is replayed through the dialer's own agent board, so the list means what the live
+    board makes of the same facts (a logout from one of two queues keeps the agent in).
+    """
+    from datetime import UTC, datetime
+
     from sqlalchemy import select
 
+    from ccagent.core.agents import replay_statuses
+    from ccagent.core.pbx_events import AgentStatus
     from ccagent.storage import db
     from ccagent.storage.views import report_agent_states as v
 
@@ -41,29 +47,28 @@ def agent_states(db_url: str) -> list[dict[str, Any]]:
             rows = conn.execute(select(v).order_by(v.c.at, v.c.state_id)).mappings().all()
     finally:
         engine.dispose()
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        key = (r["pbx"], r["extension"])
-        prev = latest.get(key)
-        queues = set(prev["queues"]) if prev else set()
-        if r["queue"]:
-            if r["action"] == "logout":
-                queues.discard(r["queue"])
-            else:
-                queues.add(r["queue"])
-        state = _STATE_OF_ACTION.get(r["action"], r["action"])
-        if r["action"] == "logout" and queues:
-            state = prev["state"] if prev else "ready"
-        latest[key] = {
-            "pbx": r["pbx"],
-            "extension": r["extension"],
-            "employee": r["employee"],
-            "state": state,
-            "reason": r["reason"] if state == "paused" else None,
-            "queues": sorted(queues),
-            "since": r["at"].isoformat(),
-        }
-    return sorted(latest.values(), key=lambda x: (x["pbx"], x["extension"]))
+    out: list[dict[str, Any]] = []
+    for pbx in sorted({r["pbx"] for r in rows}):
+        mine = [r for r in rows if r["pbx"] == pbx]
+        employee = {r["extension"]: r["employee"] for r in mine}  # the latest mapping wins
+        history = [
+            AgentStatus(r["at"].timestamp(), r["extension"], r["queue"], r["action"], r["reason"])
+            for r in mine
+        ]
+        board, _ = replay_statuses(history, until=history[-1].ts)
+        out += [
+            {
+                "pbx": pbx,
+                "extension": a.extension,
+                "employee": employee[a.extension],
+                "state": a.state.value,
+                "reason": a.reason,
+                "queues": list(a.queues),
+                "since": datetime.fromtimestamp(a.since, UTC).isoformat(),
+            }
+            for a in board.view()
+        ]
+    return out
 
 
 async def _ami_pause(
