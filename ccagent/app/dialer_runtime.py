@@ -20,6 +20,7 @@ from ccagent.app.projects import ProjectService, RulesDefaults
 from ccagent.core.dialer.engine import Originate
 from ccagent.core.dialing_rules import CallingHours
 from ccagent.core.legs.model import CallRecord
+from ccagent.core.projects import ProjectError
 from ccagent.storage.attempts_repo import AttemptStore
 from ccagent.storage.projects_repo import ProjectRepo
 
@@ -86,8 +87,18 @@ class DialerRuntime:
             log.info("project %s stopped dialing", pid)
         for pid in sorted(running.keys() - self._running):
             project = running[pid]
-            self.contacts.set_rules(pid, self.projects.rules_for(project))
-            self.dialer.start_project(project_run(project, self.daemon.pbx), pacer_for(project))
+            try:
+                rules = self.projects.rules_for(project)
+                run, pacer = project_run(project, self.daemon.pbx), pacer_for(project)
+            except (ProjectError, ValueError) as exc:
+                # settings stored before a check existed, or edited in the database: this project
+                # goes to error with the reason, and the others still start
+                log.error("project %s cannot start dialing: %s", pid, exc)
+                self.projects.fail(pid, f"settings: {exc}")
+                del running[pid]
+                continue
+            self.contacts.set_rules(pid, rules)
+            self.dialer.start_project(run, pacer)
             log.info("project %s started dialing", pid)
         self._running = set(running)
 

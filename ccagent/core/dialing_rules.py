@@ -202,6 +202,10 @@ def _first_instant_at_or_after_wall(day: date, wall: time, tz: ZoneInfo) -> date
     return hi.replace(microsecond=0) if hi.microsecond == 0 else hi
 
 
+# A predictive project's abandon target may be stricter than the law, never looser: 3% is the FTC's
+# and Ofcom's cap, 5% Canada's CRTC (per day); the pacer's 30-minute window guard is 5% as well.
+MAX_ABANDON_TARGET_PCT = 5.0
+
 DEFAULT_CALLING_HOURS = CallingHours((Window(frozenset(range(7)), time(9, 0), time(20, 0)),))
 
 
@@ -402,7 +406,7 @@ SETTINGS_KEYS: Mapping[str, str] = {
     "dtmf": "autoinformer: collect a DTMF digit",
     "amd": "run answering-machine detection",
     "robot_context": "dialog robot: dialplan context / AGI / bot the answered call goes to",
-    "abandon_target_pct": "predictive pacing target abandonment rate (R-PACE-2)",
+    "abandon_target_pct": "predictive pacing target abandonment rate in % (R-PACE-2; default 3, at most 5)",
     "max_channels": "ceiling of simultaneous calls",
 }
 
@@ -430,8 +434,11 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise ProjectError(f"settings.{key}: must be text")
     if "abandon_target_pct" in settings:
         v = settings["abandon_target_pct"]
-        if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v <= 100:
-            raise ProjectError("settings.abandon_target_pct: must be a number above 0 and at most 100")
+        if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v <= MAX_ABANDON_TARGET_PCT:
+            raise ProjectError(
+                "settings.abandon_target_pct: must be a number above 0 and at most "
+                f"{MAX_ABANDON_TARGET_PCT:g} (the legal caps: 3% FTC and Ofcom, 5% CRTC)"
+            )
     rules_from_settings(settings)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,3 +97,26 @@ def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_pat
         seq = SCRIPT[int(n[-1]) % 3]
         want = ("reached", len(seq)) if seq[-1] == "answered" else ("not_reached", 2)
         assert states[e164] == want, (i, n)
+
+
+def test_R_SAFE_1_a_project_whose_stored_settings_cannot_dial_goes_to_error_and_the_others_start(
+    tmp_path: Path,
+) -> None:
+    clock = AccelClock(1.0, t0=T0)
+    daemon = Daemon(config_for(1, f"sqlite:///{tmp_path / 'run.db'}"), notifier=NullNotifier(), clock=clock)
+    runtime = attach_dialer(daemon)
+    repo = ProjectRepo(daemon.wiring.engine)
+    service = ProjectService(repo, clock=lambda: datetime.fromtimestamp(clock(), UTC))
+    for pid in ("a-bad", "b-good"):
+        service.create(pid, pid, "operators", mode="predictive", queue="support")
+        service.start(pid)
+    # written before the settings check existed (or by hand in the database): a pacer cannot be built
+    repo.save(replace(service.get("a-bad"), settings={"abandon_target_pct": 100}))
+    runtime.sync_projects()
+    assert set(runtime.dialer.engine.projects) == {"b-good"}
+    bad = service.get("a-bad")
+    assert bad.status.value == "error"
+    assert bad.error_reason is not None and "abandon" in bad.error_reason
+    runtime.sync_projects()  # in error, not running: not tried again until someone starts it
+    assert set(runtime.dialer.engine.projects) == {"b-good"}
+    daemon.wiring.engine.dispose()

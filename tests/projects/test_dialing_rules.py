@@ -203,11 +203,19 @@ def test_R_PRJ_8_caller_id_per_project() -> None:
         ({"colour": "red"}, "settings.colour: unknown setting"),
         ({"wrap_up_s": "ten"}, "settings.wrap_up_s"),
         ({"amd": "yes"}, "settings.amd"),
+        ({"abandon_target_pct": 6}, "settings.abandon_target_pct: .*at most 5 .*3% FTC"),
+        ({"abandon_target_pct": 100}, "settings.abandon_target_pct"),
+        ({"abandon_target_pct": 0}, "settings.abandon_target_pct"),
     ],
 )
 def test_R_PRJ_8_bad_settings_name_the_key(settings: dict[str, object], message: str) -> None:
     with pytest.raises(ProjectError, match=message.replace("[", r"\[").replace("]", r"\]")):
         check_settings(settings)
+
+
+def test_R_PACE_2_a_stricter_or_a_canadian_abandon_target_is_accepted() -> None:
+    for pct in (0.5, 3, 5):
+        check_settings({"abandon_target_pct": pct})
 
 
 def test_R_PRJ_8_calling_hours_round_trip() -> None:
