@@ -18,9 +18,9 @@ from ccagent.app.daemon import Daemon
 from ccagent.app.dialer import DialerService, ProjectContacts, pacer_for, project_run
 from ccagent.app.projects import ProjectService, RulesDefaults
 from ccagent.core.dialer.engine import Originate
-from ccagent.core.dialing_rules import CallingHours
+from ccagent.core.dialing_rules import CallingHours, check_settings
 from ccagent.core.legs.model import CallRecord
-from ccagent.core.projects import ProjectError
+from ccagent.core.projects import ProjectError, validate_project
 from ccagent.storage.attempts_repo import AttemptStore
 from ccagent.storage.projects_repo import ProjectRepo
 
@@ -80,27 +80,45 @@ class DialerRuntime:
         self.projects.apply_call_rules(record)
 
     def sync_projects(self) -> None:
-        """Start projects that became running, stop the ones that no longer are."""
-        running = {p.id: p for p in self.repo.list(statuses=["running"])}
+        """Start projects that became running, stop the ones that no longer are.
+
+        A running project that cannot be dialed (a row or settings that do not read, a pacer that
+        refuses its target: written before a check existed, or by hand in the database) goes to
+        ``error`` with the reason and a log line; every other project starts and stops as usual.
+        """
+        projects, unreadable = self.repo.running()
+        running = {p.id: p for p in projects}
         for pid in sorted(self._running - running.keys()):
             self.dialer.stop_project(pid)
             log.info("project %s stopped dialing", pid)
+        for pid, why in sorted(unreadable.items()):
+            self._refuse(pid, f"unreadable project row: {why}")
+        started: set[str] = set()
         for pid in sorted(running.keys() - self._running):
             project = running[pid]
             try:
+                validate_project(project)
+                check_settings(project.settings, unknown_ok=True)  # errors name the key
                 rules = self.projects.rules_for(project)
                 run, pacer = project_run(project, self.daemon.pbx), pacer_for(project)
-            except (ProjectError, ValueError) as exc:
-                # settings stored before a check existed, or edited in the database: this project
-                # goes to error with the reason, and the others still start
-                log.error("project %s cannot start dialing: %s", pid, exc)
-                self.projects.fail(pid, f"settings: {exc}")
-                del running[pid]
+            except Exception as exc:  # any bad stored value: this project only, never the floor
+                self._refuse(
+                    pid, str(exc) if isinstance(exc, ProjectError) else f"{type(exc).__name__}: {exc}"
+                )
                 continue
             self.contacts.set_rules(pid, rules)
             self.dialer.start_project(run, pacer)
+            started.add(pid)
             log.info("project %s started dialing", pid)
-        self._running = set(running)
+        self._running = (self._running & running.keys()) | started
+
+    def _refuse(self, project_id: str, reason: str) -> None:
+        log.error("project %s cannot dial, set to error: %s", project_id, reason)
+        now = datetime.fromtimestamp(self.daemon.clock(), UTC)
+        try:
+            self.repo.mark_error(project_id, f"cannot dial: {reason}", now)
+        except Exception:  # the database refused: the next sync tries again
+            log.exception("project %s: could not record the error", project_id)
 
     async def tick(self, now: float) -> None:
         if now >= self._next_sync:

@@ -124,6 +124,8 @@ class CallingHours:
         """Accepts ``"09:00-20:00"`` (every day), ``{"days": "mon-fri", "from": "09:00", "to": "20:00"}``
         or a list of those."""
         items = data if isinstance(data, list) else [data]
+        if not items:  # accepted, it would dial nothing and say nothing
+            raise ProjectError(f"{where}: needs at least one window")
         windows: list[Window] = []
         for i, item in enumerate(items):
             w = f"{where}[{i}]" if isinstance(data, list) else where
@@ -411,21 +413,22 @@ SETTINGS_KEYS: Mapping[str, str] = {
 }
 
 
-def check_settings(settings: Mapping[str, Any]) -> None:
+def check_settings(settings: Mapping[str, Any], *, unknown_ok: bool = False) -> None:
     """Refuse unknown or malformed settings with the key's path (``settings.retry_minutes.busy: ...``).
 
-    Keys starting with ``x_`` are free for integrations.
+    Keys starting with ``x_`` are free for integrations.  ``unknown_ok``: the daemon checks stored
+    settings before dialing, and a key a newer version wrote (then rolled back) is no reason to stop.
     """
     unknown = [k for k in settings if k not in SETTINGS_KEYS and not str(k).startswith("x_")]
-    if unknown:
+    if unknown and not unknown_ok:
         raise ProjectError(
             f"settings.{sorted(unknown)[0]}: unknown setting (known: {', '.join(sorted(SETTINGS_KEYS))})"
         )
-    for key in ("wrap_up_s", "max_channels"):
+    for key, low in (("wrap_up_s", 0), ("max_channels", 1)):  # 0 channels would read as "no limit"
         if key in settings:
             v = settings[key]
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v > 86400:
-                raise ProjectError(f"settings.{key}: must be an integer from 0 to 86400")
+            if not isinstance(v, int) or isinstance(v, bool) or v < low or v > 86400:
+                raise ProjectError(f"settings.{key}: must be an integer from {low} to 86400")
     for key in ("dtmf", "amd"):
         if key in settings and not isinstance(settings[key], bool):
             raise ProjectError(f"settings.{key}: must be true or false")

@@ -169,6 +169,35 @@ class ProjectRepo:
         with self.engine.connect() as conn:
             return [_project(r) for r in conn.execute(q)]
 
+    def running(self) -> tuple[list[Project], dict[str, str]]:
+        """Running projects, and the running rows that do not read as a project (id -> why).
+
+        The daemon reads this every few seconds: one row an older version or a hand-written
+        UPDATE left behind (an unknown type, settings that are not an object) must cost only
+        that project, not every project's dialing.
+        """
+        q = select(_projects).where(_projects.c.deleted_at.is_(None), _projects.c.status == "running")
+        good: list[Project] = []
+        bad: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(q.order_by(_projects.c.id)):
+                try:
+                    good.append(_project(row))
+                except (TypeError, ValueError) as exc:
+                    bad[row.id] = f"{type(exc).__name__}: {exc}"
+        return good, bad
+
+    def mark_error(self, project_id: str, reason: str, now: datetime) -> bool:
+        """Put a running project in ``error`` without reading it (it may not read); False if it was
+        no longer running (paused or completed meanwhile: that choice stands)."""
+        stmt = (
+            update(_projects)
+            .where(_projects.c.id == project_id, _projects.c.status == "running")
+            .values(status="error", error_reason=reason[:256], updated_at=now)
+        )
+        with self.engine.begin() as conn:
+            return bool(conn.execute(stmt).rowcount)
+
     def delete(self, project: Project) -> None:
         """Soft-delete the project and drop its contact states; the contacts stay in the base (R-PRJ-3)."""
         with self.engine.begin() as conn:

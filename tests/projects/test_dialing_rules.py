@@ -206,6 +206,8 @@ def test_R_PRJ_8_caller_id_per_project() -> None:
         ({"abandon_target_pct": 6}, "settings.abandon_target_pct: .*at most 5 .*3% FTC"),
         ({"abandon_target_pct": 100}, "settings.abandon_target_pct"),
         ({"abandon_target_pct": 0}, "settings.abandon_target_pct"),
+        ({"max_channels": 0}, "settings.max_channels: must be an integer from 1"),
+        ({"calling_hours": []}, "settings.calling_hours: needs at least one window"),
     ],
 )
 def test_R_PRJ_8_bad_settings_name_the_key(settings: dict[str, object], message: str) -> None:

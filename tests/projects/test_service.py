@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from ccagent.app.projects import SYSTEM, Actor, NotPermitted, ProjectService, UnknownProject
 from ccagent.core.dialing_rules import ContactSnapshot, Outcome, after_attempt, eligible
@@ -59,6 +59,26 @@ def test_R_PRJ_1_operators_project_needs_a_queue_to_start(service: ProjectServic
     with pytest.raises(ProjectError, match="queue"):
         service.start("noq")
     assert service.get("noq").status is ProjectStatus.DRAFT
+
+
+def test_R_SAFE_1_running_rows_that_do_not_read_are_reported_not_raised(
+    service: ProjectService, repo: ProjectRepo, migrated_engine: Engine, clock: FakeClock
+) -> None:
+    for pid in ("a", "b", "c"):
+        service.create(pid, pid, "autoinformer")
+        service.start(pid)
+    service.pause("c")
+    with migrated_engine.begin() as conn:
+        conn.execute(text("UPDATE projects SET type = 'callback' WHERE id = 'a'"))
+    good, bad = repo.running()
+    assert [p.id for p in good] == ["b"]
+    assert list(bad) == ["a"] and "callback" in bad["a"]
+    assert repo.mark_error("a", "cannot dial: " + "x" * 400, clock.now)  # fits the column, on PostgreSQL too
+    assert not repo.mark_error("c", "late", clock.now)  # paused meanwhile: the pause stands
+    assert service.get("c").status.value == "paused"
+    with migrated_engine.connect() as conn:
+        status, reason = conn.execute(text("SELECT status, error_reason FROM projects WHERE id = 'a'")).one()
+    assert status == "error" and reason.startswith("cannot dial: xxx") and len(reason) == 256
 
 
 def test_R_PRJ_3_ids_are_unique_and_never_reused(service: ProjectService) -> None:
