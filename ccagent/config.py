@@ -206,12 +206,10 @@ class ProjectsConfig(_Section):
     @field_validator("default_time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from ccagent.core.dialing_rules import find_zone
 
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("not an IANA time zone (e.g. Europe/Kyiv)") from None
+        if find_zone(value) is None:
+            raise ValueError("not an IANA time zone (e.g. Europe/Kyiv)")
         return value
 
     @field_validator("calling_hours")

@@ -127,6 +127,10 @@ def test_R_MAP_1_mapping_keys_read_as_extensions(tmp_path: Path) -> None:
         ({"database": {"url": "mysql://x"}}, "database.url: must start with sqlite:// or postgresql://"),
         ({"daemon": {"metrics_port": 0}}, "daemon.metrics_port: Input should be greater than or equal to 1"),
         ({"pbx": {"freeswitch": {"event_format": "xml"}}}, "pbx.freeswitch.event_format: Input should be"),
+        (
+            {"projects": {"default_time_zone": "America"}},
+            "projects.default_time_zone: not an IANA time zone",
+        ),
     ],
 )
 def test_R_OPS_2_out_of_range_values(data: dict[str, object], expected: str) -> None:

@@ -446,7 +446,7 @@ def _import(
     now: datetime,
     chunk_rows: int,
 ) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from ccagent.core.dialing_rules import find_zone
 
     # Find the columns from the header, else from the content of the first rows.
     sample: list[tuple[int, Sequence[Any]]] = []
@@ -528,12 +528,7 @@ def _import(
                 if tz is not None:
                     ok = zones_ok.get(tz)
                     if ok is None:
-                        try:
-                            ZoneInfo(tz)
-                            ok = True
-                        except (ZoneInfoNotFoundError, ValueError):
-                            ok = False
-                        zones_ok[tz] = ok
+                        ok = zones_ok[tz] = find_zone(tz) is not None
                     if not ok:
                         _bad(report, line if line >= 0 else source.line(), f"unknown time zone {tz[:40]!r}")
                         continue

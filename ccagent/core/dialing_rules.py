@@ -211,13 +211,20 @@ MAX_ABANDON_TARGET_PCT = 5.0
 DEFAULT_CALLING_HOURS = CallingHours((Window(frozenset(range(7)), time(9, 0), time(20, 0)),))
 
 
-def zone(name: str, where: str = "time_zone") -> ZoneInfo:
+def find_zone(name: str) -> ZoneInfo | None:
+    """The IANA zone, or None.  ``ZoneInfo`` refuses in three ways: not found, a path (ValueError),
+    and ``IsADirectoryError`` for a region such as ``Europe`` (an OSError, easy to miss)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ProjectError(
-            f"{where}: unknown time zone {name!r} (use an IANA name like Europe/Kyiv)"
-        ) from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def zone(name: str, where: str = "time_zone") -> ZoneInfo:
+    found = find_zone(name)
+    if found is None:
+        raise ProjectError(f"{where}: unknown time zone {name!r} (use an IANA name like Europe/Kyiv)")
+    return found
 
 
 @lru_cache(maxsize=65536)
@@ -232,10 +239,10 @@ def _zones_for_number(phone_e164: str) -> tuple[str, ...]:
 def contact_zones(phone_e164: str, explicit: str | None, default_zone: str) -> tuple[ZoneInfo, ...]:
     """Time zones whose calling hours apply to a contact (see the module docstring for the order)."""
     if explicit:
-        try:
-            return (ZoneInfo(explicit),)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass  # a bad import value falls back to the number; the import reported it
+        found = find_zone(explicit)
+        if found is not None:
+            return (found,)
+        # a bad stored value falls back to the number; the import reported it
     names = _zones_for_number(phone_e164)
     if not names:
         return (ZoneInfo(default_zone),)

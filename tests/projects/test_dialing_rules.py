@@ -112,6 +112,10 @@ def test_R_PRJ_8_many_zone_number_uses_the_default_zone_when_it_is_a_candidate()
 
 def test_R_PRJ_8_unknown_zone_falls_back_to_default() -> None:
     assert contact_zones("+15555555555", None, "Europe/Kyiv") == (KYIV,)
+    # a stored zone that does not read (a region is a directory of the zone database) falls back
+    # to the number, like an unknown one, instead of raising IsADirectoryError into the dialer
+    for stored in ("Europe", "Mars/Base"):
+        assert contact_zones(KYIV_PHONE, stored, "America/New_York") == (KYIV,)
 
 
 def test_R_PRJ_8_dnc_stops_the_next_attempt() -> None:
@@ -200,6 +204,7 @@ def test_R_PRJ_8_caller_id_per_project() -> None:
         ({"calling_hours": [{"days": "mon-xyz", "from": "09:00", "to": "10:00"}]}, "calling_hours[0].days"),
         ({"calling_hours": "9h-10h"}, "settings.calling_hours.from"),
         ({"time_zone": "Mars/Olympus"}, "settings.time_zone: unknown time zone"),
+        ({"time_zone": "Europe"}, "settings.time_zone: unknown time zone 'Europe'"),  # a directory
         ({"colour": "red"}, "settings.colour: unknown setting"),
         ({"wrap_up_s": "ten"}, "settings.wrap_up_s"),
         ({"amd": "yes"}, "settings.amd"),

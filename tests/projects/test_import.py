@@ -83,15 +83,17 @@ def test_R_PRJ_7_bad_rows_reported_with_line_and_reason_good_rows_kept(
         ["empty", "", ""],
         ["zone", "0671234567", "Mars/Base"],
         ["ok2", "+12125551234", "America/New_York"],
+        ["region", "0681234567", "Europe"],  # a directory of the zone database, not a zone
     ]
     path = _write(tmp_path / "bad.csv", rows, encoding="utf-8", delimiter=",")
     report = import_contacts(migrated_engine, path)
     assert [(e.line, e.reason.split(" ")[0]) for e in report.errors] == [
-        (3, "not"), (4, "invalid"), (5, "no"), (6, "unknown"),
+        (3, "not"), (4, "invalid"), (5, "no"), (6, "unknown"), (8, "unknown"),
     ]  # fmt: skip
     assert "'123'" in report.errors[1].reason and "Mars/Base" in report.errors[3].reason
+    assert "'Europe'" in report.errors[4].reason
     assert str(report.errors[0]).startswith("line 3: ")
-    assert (report.rows, report.created, report.bad_rows) == (6, 2, 4)
+    assert (report.rows, report.created, report.bad_rows) == (7, 2, 5)
     with migrated_engine.connect() as conn:
         tz = conn.execute(
             select(ContactRow.time_zone).where(ContactRow.phone_e164 == "+12125551234")
