@@ -200,6 +200,7 @@ class DialerStats:
     settled: int = 0
     resent_after_restart: int = 0
     pacer_faults: int = 0
+    db_retries: int = 0  # writes the database refused for a while (locked, restarting)
     decide_to_write_s: list[float] = field(default_factory=list)  # pacer decision -> bytes on the socket
 
 
@@ -234,9 +235,10 @@ class DialerService:
         self._pending: list[Settlement] = []
         self._sent: list[tuple[str, str | None, str | None]] = []  # (attempt, request id, error)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._resend: list[Originate] = []
+        self._resend: list[str] = []  # attempt ids planned by a previous run, not sent yet
         self._action_ids: list[tuple[str, str]] = []  # written with the next tick's outbox commit
         self._fault_logged: dict[tuple[str, str], float] = {}  # (project, stage) -> when last logged
+        self._contact_faults: list[tuple[str, str, Exception]] = []  # from the planning thread
 
     # -- projects ------------------------------------------------------------------------------
     def start_project(self, run: ProjectRun, pacer: PacerLike) -> None:
@@ -276,11 +278,28 @@ class DialerService:
         next tick, ORIGINATING ones wait for the PBX's channel list and their calls."""
         open_ = self.store.load_open()
         resend = self.engine.restore(open_, self.clock())
-        self._resend = list(resend)
-        self.stats.resent_after_restart = len(resend)
+        self._resend = [c.attempt_id for c in resend]
         if open_:
             log.info("dialer: resumed %d attempts in flight (%d never sent)", len(open_), len(resend))
         return resend
+
+    def _due_resends(self) -> list[Originate]:
+        """Attempts a previous run planned but never sent, built now that their project runs (its
+        dialplan, caller ID and queue); a project not dialing (paused meanwhile) keeps them until
+        it is started again, and one settled meanwhile (timed out) is dropped."""
+        due: list[Originate] = []
+        keep: list[str] = []
+        for aid in self._resend:
+            a = self.engine.attempts.get(aid)
+            if a is None or a.status is not AttemptStatus.PLANNED:
+                continue
+            if a.project_id in self.engine.projects:
+                due.append(self.engine.command(a))
+            else:
+                keep.append(aid)
+        self._resend = keep
+        self.stats.resent_after_restart += len(due)
+        return due
 
     # -- hooks ------------------------------------------------------------------------------------
     def on_event(self, e: ev.PbxEvent) -> None:
@@ -301,7 +320,7 @@ class DialerService:
             log.exception("dialer: could not settle call %s", rec.call_id)
             return
         if settled:
-            self._write_settlements(settled)
+            self._pending += self._write_settlements(settled)  # the consumer waits for this flush
 
     def _drain_sent(self) -> None:
         sent, self._sent = self._sent, []
@@ -315,11 +334,24 @@ class DialerService:
                 if request_id:
                     self._action_ids.append((aid, request_id))
 
-    def _write_settlements(self, settled: Sequence[Settlement]) -> None:
-        self.store.settle(settled)
-        self.contacts.settled(settled)
-        self.stats.settled += len(settled)
-        for s in settled:
+    def _write_settlements(self, settled: Sequence[Settlement]) -> list[Settlement]:
+        """Write the outcomes; returns those the database refused for now (locked by a long import,
+        restarting), which the next tick writes again.  Writing one twice is harmless (the attempt
+        row gets the same values); each contact moves once, in its own transaction."""
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            self.store.settle(settled)
+        except OperationalError as exc:
+            self._db_busy(exc, len(settled))
+            return list(settled)
+        for i, s in enumerate(settled):
+            try:
+                self.contacts.settled([s])
+            except OperationalError as exc:
+                self._db_busy(exc, len(settled) - i)
+                return list(settled[i:])
+            self.stats.settled += 1
             log.info(
                 "dialer: attempt %s project=%s contact=%s -> %s call=%s",
                 s.attempt_id,
@@ -328,6 +360,15 @@ class DialerService:
                 s.outcome.value,
                 s.call_id,
             )
+        return []
+
+    def _db_busy(self, exc: Exception, kept: int) -> None:
+        self.stats.db_retries += 1
+        now = self.clock()
+        last = self._fault_logged.get(("*", "database"))
+        if last is None or now - last >= 60.0:
+            self._fault_logged[("*", "database")] = now
+            log.warning("dialer: the database refused a write (%s); %d outcomes kept to retry", exc, kept)
 
     # -- the tick -----------------------------------------------------------------------------------
     async def tick(self, now: float | None = None) -> list[Originate]:
@@ -337,34 +378,39 @@ class DialerService:
         self._drain_sent()
         settled = self._pending + self.engine.tick(now)
         self._pending = []
-        resend, self._resend = self._resend, []
+        resend = self._due_resends()
         action_ids, self._action_ids = self._action_ids, []
         t_decide = self._monotonic()
         wants = self.engine.decide(now)
-        self._log_pacer_faults(now)
+        faults, self.engine.pacer_faults = self.engine.pacer_faults, []
+        self.stats.pacer_faults += len(faults)
         cmds: list[Originate] = list(resend)
         if wants or settled or resend or action_ids:
-            cmds += await asyncio.to_thread(self._plan, now, wants, settled, resend, action_ids)
+            planned, unsaved = await asyncio.to_thread(self._plan, now, wants, settled, resend, action_ids)
+            cmds += planned
+            self._pending[:0] = unsaved
+            faults += self._contact_faults
+            self._contact_faults = []
+        self._log_faults(now, faults)
         for cmd in cmds:
             self._send(cmd, t_decide)
         return cmds
 
-    def _log_pacer_faults(self, now: float) -> None:
-        """A broken pacer costs its own project's dialing, logged with the traceback once a minute
-        per project (a failure every tick must not flood the journal)."""
-        faults, self.engine.pacer_faults = self.engine.pacer_faults, []
-        self.stats.pacer_faults += len(faults)
+    def _log_faults(self, now: float, faults: Sequence[tuple[str, str, Exception]]) -> None:
+        """A broken pacer or contact list costs its own project's dialing, logged with the traceback
+        once a minute per project and stage (a failure every tick must not flood the journal)."""
         for pid, stage, exc in faults:
             key = (pid, stage)
             last = self._fault_logged.get(key)
             if last is not None and now - last < 60.0:
                 continue
             self._fault_logged[key] = now
+            what = "reading its contacts" if stage == "contacts" else f"the pacer's {stage}"
             log.error(
-                "dialer: project %s: the pacer's %s raised%s",
+                "dialer: project %s: %s raised%s",
                 pid,
-                stage,
-                "; the project dials nothing while it does" if stage == "decide" else "",
+                what,
+                "; the project dials nothing while it does" if stage in ("decide", "contacts") else "",
                 exc_info=exc,
             )
 
@@ -375,23 +421,36 @@ class DialerService:
         settled: Sequence[Settlement],
         resend: Sequence[Originate],
         action_ids: Sequence[tuple[str, str]],
-    ) -> list[Originate]:
-        """In a worker thread while the consumer waits: settle, pick contacts, commit the outbox."""
-        if settled:
-            self._write_settlements(settled)
+    ) -> tuple[list[Originate], list[Settlement]]:
+        """In a worker thread while the consumer waits: settle, pick contacts, commit the outbox.
+
+        Returns the commands to send and the settlements to write again later.  One project's
+        contacts that do not read cost that project's calls this tick, not every project's.
+        """
+        unsaved = self._write_settlements(settled) if settled else []
         self.store.set_action_ids(action_ids)
         cmds: list[Originate] = []
         for pid, n in wants.items():
-            targets = self.contacts.eligible(pid, now, n, self.engine.busy_contacts(pid))
+            try:
+                targets = self.contacts.eligible(pid, now, n, self.engine.busy_contacts(pid))
+            except Exception as exc:
+                self._contact_faults.append((pid, "contacts", exc))  # logged once a minute
+                continue
             cmds += self.engine.launch(now, pid, targets)
         planned = [self.engine.attempts[c.attempt_id] for c in cmds]
         if planned:
-            self.store.plan(planned)  # committed: the attempt exists (never lost)
+            try:
+                self.store.plan(planned)  # committed: the attempt exists (never lost)
+            except Exception:
+                # never written, so never sent: forget them, or they would settle as failed
+                # attempts of calls nobody placed
+                self.engine.withdraw([a.attempt_id for a in planned])
+                raise
             self.contacts.launched(planned)
             self.stats.planned += len(planned)
         # committed before any byte is sent: an attempt is never sent twice (R-SAFE-2)
         self.store.mark_originating([a.attempt_id for a in planned] + [c.attempt_id for c in resend])
-        return cmds
+        return cmds, unsaved
 
     def _send(self, cmd: Originate, t_decide: float) -> None:
         a = self.engine.attempts.get(cmd.attempt_id)
@@ -441,9 +500,19 @@ class ProjectContacts:
     results (digit, AMD, robot...) are merged into the contact's results (R-PRJ-1, R-PRJ-5).
     """
 
-    def __init__(self, repo: Any, rules: Mapping[str, Any] | None = None, *, scan_factor: int = 4) -> None:
+    def __init__(
+        self,
+        repo: Any,
+        rules: Mapping[str, Any] | None = None,
+        *,
+        scan_factor: int = 4,
+        rules_of: Callable[[str], Any] | None = None,
+    ) -> None:
         self.repo = repo
         self.rules: dict[str, Any] = dict(rules or {})  # project id -> dialing_rules.DialingRules
+        # for a call that ends while its project is not dialing (paused when the daemon restarted):
+        # its contact must still move, or it would be called again
+        self.rules_of = rules_of
         self.scan_factor = scan_factor
         self._snap: dict[tuple[str, str], Any] = {}  # (project, contact) -> ProjectContact at launch
         self.refused: dict[str, int] = {}  # refusal reason -> count (metrics, tests)
@@ -483,40 +552,59 @@ class ProjectContacts:
         return None  # the attempt row is the in-flight mark; the engine never offers a busy contact
 
     def _current(self, project_id: str, contact_id: str) -> Any:
-        pc = self._snap.pop((project_id, contact_id), None)
-        if pc is not None:
+        pc = self._snap.get((project_id, contact_id))
+        if pc is not None or not contact_id.isdigit():
             return pc
-        for pc in self.repo.project_contacts(project_id):  # after a restart: not in the cache
-            if str(pc.contact_id) == contact_id:
-                return pc
-        return None
+        return self.repo.project_contact(project_id, int(contact_id))  # after a restart: not cached
+
+    def _rules(self, project_id: str) -> Any:
+        rules = self.rules.get(project_id)
+        if rules is None and self.rules_of is not None:
+            rules = self.rules_of(project_id)
+        return rules
 
     def settled(self, settlements: Sequence[Settlement]) -> None:
+        """Move each contact; a database error stops here and propagates (the caller retries the
+        rest: each contact's move is its own transaction, so none is applied twice); a contact or
+        project that does not read is logged and skipped, since retrying cannot mend it."""
+        from sqlalchemy.exc import OperationalError
+
         from ccagent.core import dialing_rules as dr
 
         for s in settlements:
-            rules = self.rules.get(s.project_id)
-            pc = self._current(s.project_id, s.contact_id)
-            if rules is None or pc is None:
-                log.warning(
-                    "dialer: attempt %s: contact %s of project %s unknown, state not updated",
+            try:
+                rules = self._rules(s.project_id)
+                pc = self._current(s.project_id, s.contact_id)
+                if rules is None or pc is None:
+                    log.warning(
+                        "dialer: attempt %s: contact %s of project %s unknown, state not updated",
+                        s.attempt_id,
+                        s.contact_id,
+                        s.project_id,
+                    )
+                    continue
+                snap = dr.ContactSnapshot(
+                    pc.phone_e164, pc.state, pc.attempts, pc.next_attempt_at, pc.last_result, pc.time_zone
+                )
+                upd = dr.after_attempt(snap, dr.Outcome(s.outcome.value), _utc(s.settled_at), rules)
+                self.repo.record_attempt(
+                    s.project_id,
+                    int(s.contact_id),
+                    upd,
+                    _utc(s.settled_at),
+                    call_id=s.call_id,
+                    results=dict(s.results),
+                )
+            except OperationalError:
+                raise
+            except Exception:
+                log.exception(
+                    "dialer: attempt %s: contact %s of project %s not updated",
                     s.attempt_id,
                     s.contact_id,
                     s.project_id,
                 )
-                continue
-            snap = dr.ContactSnapshot(
-                pc.phone_e164, pc.state, pc.attempts, pc.next_attempt_at, pc.last_result, pc.time_zone
-            )
-            upd = dr.after_attempt(snap, dr.Outcome(s.outcome.value), _utc(s.settled_at), rules)
-            self.repo.record_attempt(
-                s.project_id,
-                int(s.contact_id),
-                upd,
-                _utc(s.settled_at),
-                call_id=s.call_id,
-                results=dict(s.results),
-            )
+            self._snap.pop((s.project_id, s.contact_id), None)
 
 
 # -- a project row -> what the engine needs, for the dialplans shipped in dialplan/ ------------------

@@ -63,7 +63,7 @@ class DialerRuntime:
                 max_attempts=pc.max_attempts,
             ),
         )
-        self.contacts = ProjectContacts(self.repo)
+        self.contacts = ProjectContacts(self.repo, rules_of=self._rules_of)
         self.dialer = DialerService(
             store=AttemptStore(engine),
             contacts=self.contacts,
@@ -111,6 +111,11 @@ class DialerRuntime:
             started.add(pid)
             log.info("project %s started dialing", pid)
         self._running = (self._running & running.keys()) | started
+
+    def _rules_of(self, project_id: str) -> Any:
+        """Rules of a project that is not dialing, for the calls it still has in flight."""
+        project = self.repo.get(project_id, include_deleted=True)
+        return self.projects.rules_for(project) if project is not None else None
 
     def _refuse(self, project_id: str, reason: str) -> None:
         log.error("project %s cannot dial, set to error: %s", project_id, reason)

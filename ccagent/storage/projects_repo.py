@@ -280,6 +280,16 @@ class ProjectRepo:
         with self.engine.connect() as conn:
             return [_pc_obj(r) for r in conn.execute(q)]
 
+    def project_contact(self, project_id: str, contact_id: int) -> ProjectContact | None:
+        q = (
+            select(*_PC_COLUMNS)
+            .join(_contacts, _contacts.c.id == _pc.c.contact_id)
+            .where(_pc.c.project_id == project_id, _pc.c.contact_id == contact_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return _pc_obj(row) if row else None
+
     def due_contacts(self, project_id: str, now: datetime, limit: int) -> list[ProjectContact]:
         """Candidates for the dialer: not final, retry time passed; oldest due first, never-called first.
 

@@ -1,19 +1,25 @@
-"""A pacer bug in the daemon: its project stops dialing, the others and the daemon go on (R-SAFE-1)."""
+"""Faults in the daemon's dialer: a pacer bug or contacts that do not read stop their own project
+only (R-SAFE-1); a database that refuses writes for a while loses no attempt and no outcome, and
+attempts planned before a restart go out with their own project's dialplan (R-SAFE-2)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from ccagent.app.bootstrap import build
-from ccagent.app.dialer import AttemptContacts, DialerService, RetryRules
+from ccagent.app.dialer import AttemptContacts, ContactSource, DialerService, RetryRules
 from ccagent.config import parse_config
 from ccagent.core import pbx_events as ev
 from ccagent.core.agents import AgentBoard
-from ccagent.core.dialer.engine import Originate, ProjectRun
+from ccagent.core.dialer.engine import Attempt, DialTarget, Originate, ProjectRun, Settlement
 from ccagent.core.dialer.pacer import ProgressivePacer
 from ccagent.storage.attempts_repo import AttemptStore
 
@@ -69,3 +75,133 @@ def test_R_SAFE_1_broken_pacer_is_logged_once_a_minute_and_the_other_project_dia
     errors = [r for r in caplog.records if "pacer's decide raised" in r.getMessage()]
     assert len(errors) == 2  # at t=1 and t=61, each with its traceback
     assert all(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in errors)
+
+
+def _service(
+    tmp_path: Path, contacts: ContactSource, store: AttemptStore | None = None, port: _Port | None = None
+) -> tuple[DialerService, _Port, list[float]]:
+    wiring = build(parse_config({}), pbx="asterisk", db_url=f"sqlite:///{tmp_path / 'x.db'}")
+    board = AgentBoard()
+    for ext in ("101", "102", "103"):
+        board.apply(ev.AgentStatus(ts=0.0, extension=ext, queue="sales", action="login"))
+    port = port or _Port()
+    clock = [0.0]
+    service = DialerService(
+        store=store or AttemptStore(wiring.engine),
+        contacts=contacts,
+        port=port,
+        clock=lambda: clock[0],
+        agents=board,
+    )
+    return service, port, clock
+
+
+def _ticks(service: DialerService, clock: list[float], n: int) -> list[Exception]:
+    """n ticks of 1 s, as the daemon runs them: a tick that raises is logged there and the next runs."""
+    errors: list[Exception] = []
+
+    async def run() -> None:
+        for _ in range(n):
+            clock[0] += 1.0
+            try:
+                await service.tick(clock[0])
+            except Exception as exc:
+                errors.append(exc)
+            await service.drain()
+
+    asyncio.run(run())
+    return errors
+
+
+class _BadContacts(AttemptContacts):
+    def eligible(self, project_id: str, now: float, limit: int, exclude: set[str]) -> list[DialTarget]:
+        if project_id == "bad":
+            raise ValueError("'callback' is not a valid ContactState")
+        return super().eligible(project_id, now, limit, exclude)
+
+
+def test_R_SAFE_1_contacts_that_do_not_read_stop_their_project_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    contacts = _BadContacts(
+        {"bad": [("b1", "0601020301")], "good": [("g1", "0601020302"), ("g2", "0601020303")]},
+        RetryRules(max_attempts=1),
+    )
+    service, port, clock = _service(tmp_path, contacts)
+    for pid in ("bad", "good"):
+        service.start_project(ProjectRun(pid, queue="sales", caller_id="2000"), ProgressivePacer())
+    with caplog.at_level(logging.ERROR, logger="ccagent"):
+        assert _ticks(service, clock, 70) == []
+    assert sorted(c.contact_id for c in port.sent) == ["g1", "g2"]
+    errors = [r for r in caplog.records if "project bad: reading its contacts raised" in r.getMessage()]
+    assert len(errors) == 2 and all(r.exc_info and r.exc_info[0] is ValueError for r in errors)
+
+
+class _FlakyStore(AttemptStore):
+    """The database refuses the first ``plan`` and the first ``settle`` (a long import holds the lock)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.refuse = {"plan": 1, "settle": 1}
+
+    def _gate(self, what: str) -> None:
+        if self.refuse[what] > 0:
+            self.refuse[what] -= 1
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    def plan(self, attempts: Sequence[Attempt]) -> None:
+        self._gate("plan")
+        super().plan(attempts)
+
+    def settle(self, settlements: Sequence[Settlement]) -> None:
+        self._gate("settle")
+        super().settle(settlements)
+
+
+class _RefusingPort(_Port):
+    async def originate(self, cmd: Originate) -> str | None:
+        self.sent.append(cmd)
+        raise ConnectionError("PBX refused the originate")
+
+
+def test_R_SAFE_2_a_locked_database_loses_no_attempt_and_no_outcome(tmp_path: Path) -> None:
+    contacts = AttemptContacts({"p": [("c1", "0601020301")]}, RetryRules(max_attempts=1))
+    wiring = build(parse_config({}), pbx="asterisk", db_url=f"sqlite:///{tmp_path / 'y.db'}")
+    store = _FlakyStore(wiring.engine)
+    service, port, clock = _service(tmp_path, contacts, store=store, port=_RefusingPort())
+    service.start_project(ProjectRun("p", queue="sales", caller_id="2000"), ProgressivePacer())
+    errors = _ticks(service, clock, 6)
+    # tick 1: the outbox write is refused, so nothing is sent and the planned attempt is forgotten
+    # (not settled later as a failed call nobody placed); tick 2 plans and sends it; the PBX refuses
+    # it, and the failed outcome's first write is refused too: kept, written at the next tick
+    assert [type(e) for e in errors] == [OperationalError]
+    assert [c.contact_id for c in port.sent] == ["c1"]
+    (rec,) = store.list()
+    assert (rec.contact_id, rec.status, rec.outcome) == ("c1", "settled", "failed")
+    state = contacts.states("p")["c1"]
+    assert (state.attempts, state.state, state.last_outcome) == (1, "not_reached", "failed")
+    assert service.stats.db_retries == 1 and service.stats.settled == 1
+
+
+def test_R_SAFE_2_attempts_planned_before_a_restart_are_sent_with_their_projects_own_dialplan(
+    tmp_path: Path,
+) -> None:
+    wiring = build(parse_config({}), pbx="asterisk", db_url=f"sqlite:///{tmp_path / 'z.db'}")
+    store = AttemptStore(wiring.engine)
+    store.plan(
+        [
+            Attempt(f"a-{pid}", pid, "c1", f"06010203{i}", channel_id=f"a-{pid}", launched_at=0.0)
+            for i, pid in ((1, "p1"), (2, "p2"))
+        ]
+    )
+    contacts = AttemptContacts({}, RetryRules())
+    service, port, clock = _service(tmp_path, contacts, store=store)
+    service.restore()
+    run = ProjectRun("p1", queue="sales", caller_id="2000", context="ccagent-dialer", exten="{number}")
+    service.start_project(run, ProgressivePacer())  # p2 stays paused
+    _ticks(service, clock, 2)
+    assert [(c.attempt_id, c.context, c.caller_id) for c in port.sent] == [("a-p1", "ccagent-dialer", "2000")]
+    service.start_project(replace(run, project_id="p2", caller_id="3000"), ProgressivePacer())
+    _ticks(service, clock, 1)
+    assert [(c.attempt_id, c.caller_id) for c in port.sent] == [("a-p1", "2000"), ("a-p2", "3000")]
+    assert service.stats.resent_after_restart == 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from ccagent.app.dialer import ProjectContacts
 from ccagent.app.projects import ProjectService
@@ -97,3 +97,30 @@ def test_R_PRJ_8_dial_time_rules_and_contact_states(migrated_engine: Engine) -> 
         1,
     )
     assert fig.attempts == 4 and fig.processed_pct == 25.0
+
+
+def test_R_SAFE_2_a_call_ending_after_a_restart_moves_its_contact_even_if_the_project_is_paused(
+    migrated_engine: Engine,
+) -> None:
+    service, repo, ids = _setup(migrated_engine)
+    eng = DialerEngine(agents=AgentBoard(), new_id=counter_ids())
+    eng.start_project(
+        ProjectRun("p1", queue=None, kind="autoinformer", max_lines=10), FixedPacer(10, False), NOW
+    )
+    eng.decide(NOW)
+    before = ProjectContacts(repo, {"p1": service.rules_for(service.get("p1"))})
+    (cmd,) = eng.launch(NOW, "p1", before.eligible("p1", NOW, 1, set()))
+    service.pause("p1")
+    # the daemon restarts: the new source has no rules for the paused project and no cached contact,
+    # and another contact of the project carries a state this version does not know
+    with migrated_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE project_contacts SET state = 'archived' WHERE contact_id = :c"),
+            {"c": ids[PHONES[3]]},
+        )
+    after = ProjectContacts(repo, rules_of=lambda pid: service.rules_for(service.get(pid)))
+    settled = eng.settle(cmd.attempt_id, Outcome.ANSWERED, NOW + 40, call_id="call-x")
+    assert settled is not None
+    after.settled([settled])
+    pc = repo.project_contact("p1", int(settled.contact_id))
+    assert pc is not None and (pc.state.value, pc.attempts, pc.last_call_id) == ("reached", 1, "call-x")

@@ -414,6 +414,30 @@ class DialerEngine:
         if a.call_id:
             self._by_call[a.call_id] = a.attempt_id
 
+    def _untrack(self, a: Attempt) -> None:
+        self.attempts.pop(a.attempt_id, None)
+        for index, key in (
+            (self._by_channel, a.channel_id),
+            (self._by_channel, a.channel),
+            (self._by_call, a.call_id),
+            (self._by_request, a.request_id),
+            (self._by_number, number_key(a.number)),
+        ):
+            if key and index.get(key) == a.attempt_id:
+                del index[key]
+
+    def withdraw(self, attempt_ids: Iterable[str]) -> None:
+        """Forget attempts :meth:`launch` planned that never reached the outbox (the database
+        refused the write): nothing was sent, so they must not settle as calls that failed."""
+        for aid in attempt_ids:
+            a = self.attempts.get(aid)
+            if a is None or a.status is not AttemptStatus.PLANNED:
+                continue
+            self._untrack(a)
+            p = self.projects.get(a.project_id)
+            if p is not None:
+                p.stats["placed"] -= 1
+
     # -- outbox bookkeeping -----------------------------------------------------------------
     def mark_sent(self, attempt_id: str, request_id: str | None) -> list[Settlement]:
         """The originate went out (``request_id``: ActionID / Job-UUID, when the port knows it)."""
@@ -722,16 +746,7 @@ class DialerEngine:
         talk_s: float = 0.0,
         reason: str = "",
     ) -> Settlement:
-        self.attempts.pop(a.attempt_id, None)
-        for index, key in (
-            (self._by_channel, a.channel_id),
-            (self._by_channel, a.channel),
-            (self._by_call, a.call_id),
-            (self._by_request, a.request_id),
-            (self._by_number, number_key(a.number)),
-        ):
-            if key and index.get(key) == a.attempt_id:
-                del index[key]
+        self._untrack(a)
         a.status = AttemptStatus.SETTLED
         return Settlement(
             a.attempt_id,
