@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from sqlalchemy.exc import OperationalError
+
 from ccagent.core import pbx_events as ev
 from ccagent.core.agents import AgentBoard
 from ccagent.core.dialer.engine import (
@@ -338,8 +340,6 @@ class DialerService:
         """Write the outcomes; returns those the database refused for now (locked by a long import,
         restarting), which the next tick writes again.  Writing one twice is harmless (the attempt
         row gets the same values); each contact moves once, in its own transaction."""
-        from sqlalchemy.exc import OperationalError
-
         try:
             self.store.settle(settled)
         except OperationalError as exc:
@@ -567,34 +567,9 @@ class ProjectContacts:
         """Move each contact; a database error stops here and propagates (the caller retries the
         rest: each contact's move is its own transaction, so none is applied twice); a contact or
         project that does not read is logged and skipped, since retrying cannot mend it."""
-        from sqlalchemy.exc import OperationalError
-
-        from ccagent.core import dialing_rules as dr
-
         for s in settlements:
             try:
-                rules = self._rules(s.project_id)
-                pc = self._current(s.project_id, s.contact_id)
-                if rules is None or pc is None:
-                    log.warning(
-                        "dialer: attempt %s: contact %s of project %s unknown, state not updated",
-                        s.attempt_id,
-                        s.contact_id,
-                        s.project_id,
-                    )
-                    continue
-                snap = dr.ContactSnapshot(
-                    pc.phone_e164, pc.state, pc.attempts, pc.next_attempt_at, pc.last_result, pc.time_zone
-                )
-                upd = dr.after_attempt(snap, dr.Outcome(s.outcome.value), _utc(s.settled_at), rules)
-                self.repo.record_attempt(
-                    s.project_id,
-                    int(s.contact_id),
-                    upd,
-                    _utc(s.settled_at),
-                    call_id=s.call_id,
-                    results=dict(s.results),
-                )
+                self._settle_one(s)
             except OperationalError:
                 raise
             except Exception:
@@ -605,6 +580,32 @@ class ProjectContacts:
                     s.project_id,
                 )
             self._snap.pop((s.project_id, s.contact_id), None)
+
+    def _settle_one(self, s: Settlement) -> None:
+        from ccagent.core import dialing_rules as dr
+
+        rules = self._rules(s.project_id)
+        pc = self._current(s.project_id, s.contact_id)
+        if rules is None or pc is None:
+            log.warning(
+                "dialer: attempt %s: contact %s of project %s unknown, state not updated",
+                s.attempt_id,
+                s.contact_id,
+                s.project_id,
+            )
+            return
+        snap = dr.ContactSnapshot(
+            pc.phone_e164, pc.state, pc.attempts, pc.next_attempt_at, pc.last_result, pc.time_zone
+        )
+        upd = dr.after_attempt(snap, dr.Outcome(s.outcome.value), _utc(s.settled_at), rules)
+        self.repo.record_attempt(
+            s.project_id,
+            int(s.contact_id),
+            upd,
+            _utc(s.settled_at),
+            call_id=s.call_id,
+            results=dict(s.results),
+        )
 
 
 # -- a project row -> what the engine needs, for the dialplans shipped in dialplan/ ------------------
