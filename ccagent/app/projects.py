@@ -112,6 +112,7 @@ class ProjectService:
         self.repo = repo
         self.clock = clock
         self.defaults = defaults or RulesDefaults()
+        self._bad_rules_seen: str | None = None
 
     # --- lookups ---
 
@@ -293,7 +294,17 @@ class ProjectService:
     # --- global contact-status rules (R-PRJ-9) ---
 
     def global_rules(self) -> GlobalStatusRules:
-        return GlobalStatusRules.from_json(self.repo.get_setting(GLOBAL_RULES_KEY))
+        """The stored R-PRJ-9 rules; a stored value that does not read (a hand edit, a newer
+        version's scope) means "do not change", said once per value, instead of a failure per call."""
+        stored = self.repo.get_setting(GLOBAL_RULES_KEY)
+        try:
+            return GlobalStatusRules.from_json(stored)
+        except ProjectError as exc:
+            seen = repr(stored)
+            if seen != self._bad_rules_seen:
+                self._bad_rules_seen = seen
+                log.error("global contact-status rules unreadable (%s): no status is changed by calls", exc)
+            return GlobalStatusRules()
 
     def set_global_rules(self, rules: GlobalStatusRules, by: Actor) -> GlobalStatusRules:
         """Replace all three rules at once; creator and admin only."""

@@ -8,6 +8,7 @@ in ``ccagent.app.contacts_import``) so a failed file leaves nothing behind.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,8 @@ from ccagent.core.projects import (
 )
 from ccagent.storage.models import ContactRow, DncRow, ProjectContactRow, ProjectRow, SettingRow
 from ccagent.storage.views import report_projects
+
+log = logging.getLogger(__name__)
 
 _projects = ProjectRow.__table__
 _contacts = ContactRow.__table__
@@ -350,11 +353,20 @@ class ProjectRepo:
             .join(_projects, _projects.c.id == _pc.c.project_id)
             .where(_pc.c.contact_id == contact_id, _projects.c.deleted_at.is_(None))
         )
+        out: list[Membership] = []
         with self.engine.connect() as conn:
-            return [
-                Membership(r.project_id, ProjectStatus(r.status), ContactState(r.state), r.last_attempt_at)
-                for r in conn.execute(q)
-            ]
+            for r in conn.execute(q):
+                try:
+                    out.append(
+                        Membership(
+                            r.project_id, ProjectStatus(r.status), ContactState(r.state), r.last_attempt_at
+                        )
+                    )
+                except ValueError:  # a status or state this version does not know: not a membership
+                    log.warning(
+                        "project %s: contact %s: unreadable status or state", r.project_id, contact_id
+                    )
+        return out
 
     def mark_reached(self, project_ids: Sequence[str], contact_id: int, now: datetime, reason: str) -> int:
         """Global status rules (R-PRJ-9): the contact becomes reached in these projects."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import replace
 
 import pytest
@@ -242,6 +244,35 @@ def test_R_PRJ_9_inbound_answered_marks_the_last_calling_project(
     assert {c.state for pid in ("p1", "p2", "p3") for c in repo.project_contacts(pid)} == {
         ContactState.REACHED
     }
+
+
+def test_R_SAFE_1_unreadable_rules_or_memberships_cost_only_themselves(
+    service: ProjectService,
+    repo: ProjectRepo,
+    migrated_engine: Engine,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for pid in ("p1", "p2"):
+        service.create(pid, pid, "autoinformer", settings={"calling_hours": "00:00-24:00"})
+    [cid] = _contacts(migrated_engine, [PHONES[0]], clock.now)
+    for pid in ("p1", "p2"):
+        repo.add_contacts(pid, [cid], clock.now)
+    service.set_global_rules(GlobalStatusRules(inbound_answered=RuleScope.ALL_PROJECTS), SYSTEM)
+    with migrated_engine.begin() as conn:  # rows a newer version or a hand edit left behind
+        conn.execute(text("UPDATE projects SET status = 'archived' WHERE id = 'p1'"))
+    call = _record(Direction.INBOUND, 30, caller="0501234567")
+    assert service.apply_call_rules(call) == ["p2"]  # p1 does not read: the other project still counts
+    with migrated_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE settings SET value = :v WHERE key = 'global_contact_status_rules'"),
+            {"v": json.dumps({"inbound_answered": "every_galaxy"})},
+        )
+    with caplog.at_level(logging.ERROR, logger="ccagent"):
+        for _ in range(3):  # "do not change", said once, not a failure per call
+            assert service.apply_call_rules(call) == []
+    assert service.global_rules() == GlobalStatusRules()
+    assert len([r for r in caplog.records if "rules unreadable" in r.getMessage()]) == 1
 
 
 def test_R_PRJ_9_project_call_in_all_projects(
