@@ -125,6 +125,50 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
     return daemon
 
 
+EX_CANTCREAT = 73
+DEMO_MARK = "ccagent_demo_database"
+
+
+def _not_ours(path: Path) -> str | None:
+    """Why the demo must not replace ``path`` (None: absent, empty, or a database a demo made).
+
+    The demo starts from a fresh file; deleting whatever sits at a mistyped ``--db-path`` (the
+    production ``ccagent.db``, any file) would lose data, so only its own database is replaced.
+    """
+    if not path.exists():
+        return None
+    if path.is_dir():
+        return "is a directory"
+    if path.stat().st_size == 0:
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with engine.connect() as conn:
+            mark = conn.execute(text("SELECT 1 FROM settings WHERE key = :k"), {"k": DEMO_MARK}).first()
+    except SQLAlchemyError:
+        mark = None
+    finally:
+        engine.dispose()
+    return None if mark else "exists and is not a database made by ccagent demo"
+
+
+def _mark_as_demo(path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from ccagent.storage import db
+    from ccagent.storage.projects_repo import ProjectRepo
+
+    engine = db.make_engine(f"sqlite:///{path}")
+    try:
+        db.upgrade(engine)
+        ProjectRepo(engine).put_setting(DEMO_MARK, {"by": "ccagent demo"}, datetime.now(UTC), "demo")
+    finally:
+        engine.dispose()
+
+
 def run_demo(
     *,
     pbx: str = "asterisk",
@@ -141,8 +185,13 @@ def run_demo(
     else:
         from ccagent.pbx.esl.demo import play_busy_hour as play
     path = Path(db_path).resolve()
+    refusal = _not_ours(path)
+    if refusal:
+        print(f"ccagent demo: {path}: {refusal}; choose another --db-path", file=sys.stderr)
+        return EX_CANTCREAT
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+    _mark_as_demo(path)
     started = time.monotonic()
     daemon = asyncio.run(play(path, calls, seconds, seed, out))
     engine = daemon.wiring.engine
