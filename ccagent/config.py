@@ -104,9 +104,27 @@ class PbxConfig(_Section):
     freeswitch: FreeswitchConfig = FreeswitchConfig()
 
 
+def url_secrets(url: str) -> list[str]:
+    """The passwords a database URL carries: in its user part, or as a ``password=`` query value."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError):
+        return []
+    found = [str(u.password)] if u.password else []
+    value = u.query.get("password")
+    found += [value] if isinstance(value, str) else list(value or ())
+    return [x for x in found if x]
+
+
 def redact_url(url: str) -> str:
-    """Hide the password of a database URL so the URL can be logged."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """Hide the passwords of a database URL so the URL can be logged (a ``/`` in a password, or a
+    ``?password=`` query, must not slip past a pattern)."""
+    for secret in url_secrets(url):
+        url = url.replace(secret, "***")
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 class DatabaseConfig(_Section):
@@ -296,6 +314,29 @@ def parse_config(data: Any, *, environ: Mapping[str, str] | None = None) -> Conf
         raise ConfigError(format_validation_errors(exc)) from None
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: object, mark: yaml.Mark) -> None:
+        super().__init__(key)
+        self.key, self.mark = key, mark
+
+
+class _Loader(yaml.SafeLoader):
+    """``safe_load`` that refuses a key given twice: PyYAML keeps the later one silently, so a
+    section written twice (a second ``pbx:``) would drop the first one's host and secret."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, key_node.start_mark)
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base constructor reports it
+                pass
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path | None, *, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate a YAML config; ``None`` gives the built-in defaults (SQLite in the cwd)."""
     if path is None:
@@ -308,11 +349,19 @@ def load_config(path: str | Path | None, *, environ: Mapping[str, str] | None = 
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{p}: cannot read ({exc.__class__.__name__})"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+    except _DuplicateKey as exc:
+        where = f"{p}:{exc.mark.line + 1}:{exc.mark.column + 1}"
+        raise ConfigError(
+            [f"{where}: duplicate key {exc.key!r} (the later one would replace the first)"]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
         problem = exc.problem or exc.context or "invalid YAML"
+        # PyYAML quotes the text it choked on, which may be a secret typed unquoted
+        # (``secret: !x...`` reads as a tag, ``*x...`` as an alias): the position is enough
+        problem = re.sub(r"'[^']*'", "'...'", problem)
         raise ConfigError([f"{where}: YAML syntax error: {problem}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{p}: YAML error: {exc.__class__.__name__}"]) from None

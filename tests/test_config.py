@@ -13,6 +13,7 @@ from ccagent.config import (
     check_config_main,
     load_config,
     parse_config,
+    redact_url,
     redacted_dump,
 )
 
@@ -153,6 +154,39 @@ def test_R_SAFE_3_secrets_never_echoed_by_errors(tmp_path: Path) -> None:
         assert secret not in "\n".join(errors)
     errors = errors_of("pbx:\n  asterisk:\n    secret: 123456789\n", tmp_path)
     assert errors == ["pbx.asterisk.secret: must be a string: quote it in YAML"]
+
+
+def test_R_SAFE_3_a_secret_typed_unquoted_that_reads_as_yaml_syntax_is_not_echoed(tmp_path: Path) -> None:
+    secret = "Hunter2secret"
+    for typed in (f"!{secret}", f"!!{secret}", f"*{secret}"):
+        (error,) = errors_of(f"pbx:\n  asterisk:\n    secret: {typed}\n", tmp_path)
+        assert secret not in error and ":3:" in error, error  # the position still says where
+
+
+def test_R_OPS_2_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
+    errors = errors_of(
+        "pbx:\n  asterisk:\n    host: 10.0.0.5\n    secret: 's3cr3t-pw'\n"
+        "database: {}\npbx:\n  type: asterisk\n",
+        tmp_path,
+    )
+    assert errors == [
+        f"{tmp_path / 'ccagent.yaml'}:6:1: duplicate key 'pbx' (the later one would replace the first)"
+    ]
+    (error,) = errors_of("daemon:\n  log_level: INFO\n  log_level: DEBUG\n", tmp_path)
+    assert error.endswith(":3:3: duplicate key 'log_level' (the later one would replace the first)")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://u:hun/ter2-Pa55@h:1/db", "postgresql+psycopg://u:***@h:1/db"),
+        ("postgresql+psycopg://u@h:1/db?password=ter2-Pa55", "postgresql+psycopg://u@h:1/db?password=***"),
+        ("postgresql://u:p%40ter2-Pa55@h/db", "postgresql://u:***@h/db"),
+        ("sqlite:////var/lib/ccagent/ccagent.db", "sqlite:////var/lib/ccagent/ccagent.db"),
+    ],
+)
+def test_R_SAFE_3_database_passwords_are_hidden_in_every_url_form(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
 
 
 def test_R_SAFE_3_secrets_hidden_in_repr_dump_and_check_output(tmp_path: Path) -> None:

@@ -285,11 +285,13 @@ EX_UNAVAILABLE = 69
 def run_daemon(config: Config) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from ccagent.config import redact_url
+    from ccagent.config import redact_url, url_secrets
     from ccagent.log import register_secret
 
     register_secret(config.pbx.asterisk.secret.get_secret_value())
     register_secret(config.pbx.freeswitch.password.get_secret_value())
+    for secret in url_secrets(config.database.url):
+        register_secret(secret)
     try:
         daemon = Daemon(config)
         from ccagent.app.dialer_runtime import attach_dialer
