@@ -195,6 +195,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from ccagent.log import redact
+        from ccagent.storage.db import explain_error
+
+        explained = explain_error(exc)
+        if explained is None:
+            raise
+        code, reason, _transient = explained
+        print(redact(f"ccagent {args.command}: database {reason}"), file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

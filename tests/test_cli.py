@@ -90,3 +90,41 @@ def test_R_SAFE_2_run_with_the_database_down_exits_69_naming_it_without_the_pass
     err = capsys.readouterr().err
     assert "unreachable" in err and "127.0.0.1:1/nope" in err
     assert "Sekr3tPw" not in err
+
+
+@pytest.mark.parametrize(
+    ("store", "code", "says"),
+    [
+        ("fresh.db", 65, "not a ccagent database yet (`ccagent db upgrade` creates it)"),
+        ("notes.txt", 65, "file is not a database"),
+        ("adir", 66, "unable to open database file"),
+        ("mysql://u:Sekr3tPw@h/db", 78, "ccagent stores in sqlite:// or postgresql:// only"),
+        ("not a url", 78, "URL: Could not parse"),
+        ("postgresql+psycopg://u:Sekr3tPw@127.0.0.1:1/db", 69, "unreachable"),
+    ],
+)
+def test_R_OPS_1_a_database_that_is_not_one_gives_one_line_and_an_exit_code(
+    store: str, code: int, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("keep me", "utf-8")
+    (tmp_path / "adir").mkdir()
+    url = store if ":" in store or " " in store else f"sqlite:///{tmp_path / store}"
+    commands = [["report", "calls"], ["agent", "list"]]
+    if store != "fresh.db":  # project commands create the schema of a new file themselves
+        commands.append(["project", "list"])
+    for argv in commands:
+        assert main([*argv, "--db", url]) == code, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err and "Traceback" not in err, err
+        assert "Sekr3tPw" not in err
+    assert (tmp_path / "notes.txt").read_text("utf-8") == "keep me"
+
+
+def test_R_SAFE_1_run_on_a_file_that_is_not_a_database_exits_78_so_systemd_stops_restarting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("keep me", "utf-8")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f'database:\n  url: "sqlite:///{tmp_path / "notes.txt"}"\n', encoding="utf-8")
+    assert main(["run", "-c", str(cfg)]) == 78
+    assert "file is not a database" in capsys.readouterr().err

@@ -283,10 +283,9 @@ EX_UNAVAILABLE = 69
 
 
 def run_daemon(config: Config) -> int:
-    from sqlalchemy.exc import OperationalError
-
     from ccagent.config import redact_url, url_secrets
     from ccagent.log import register_secret
+    from ccagent.storage.db import explain_error
 
     register_secret(config.pbx.asterisk.secret.get_secret_value())
     register_secret(config.pbx.freeswitch.password.get_secret_value())
@@ -297,11 +296,15 @@ def run_daemon(config: Config) -> int:
         from ccagent.app.dialer_runtime import attach_dialer
 
         attach_dialer(daemon)
-    except OperationalError as exc:
-        # systemd restarts us (Restart=on-failure); say clearly what is missing meanwhile.
-        reason = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
-        log.error("database %s unreachable: %s", redact_url(config.database.url), reason)
-        return EX_UNAVAILABLE
+    except Exception as exc:
+        explained = explain_error(exc)
+        if explained is None:
+            raise
+        _code, reason, transient = explained
+        log.error("database %s %s", redact_url(config.database.url), reason)
+        # systemd restarts us on 69 (the server may come back); 78 stops the loop
+        # (RestartPreventExitStatus): no restart mends a file that is not a database
+        return EX_UNAVAILABLE if transient else 78
     if config.daemon.metrics_port:
         from prometheus_client import start_http_server
 

@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -35,6 +36,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine tuned for the dialect; the only place engines are made."""
     parsed = make_url(url)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ArgumentError(f"{parsed.get_backend_name()}: ccagent stores in sqlite:// or postgresql:// only")
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -82,3 +85,38 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_CONFIG = 64, 65, 66, 69, 78
+
+
+def explain_error(exc: Exception) -> tuple[int, str, bool] | None:
+    """(exit code, one-line reason, transient) for a database failure, None for anything else.
+
+    Every command that opens the store ends this way instead of with a traceback; the daemon also
+    tells systemd whether a restart can help (the server is down) or cannot (not a database).
+    """
+    from alembic.util.exc import CommandError
+
+    if isinstance(exc, CommandError):
+        return EX_DATAERR, f"schema: {exc} (written by a newer ccagent?)", False
+    if isinstance(exc, ArgumentError):
+        return EX_CONFIG, f"URL: {exc}", False
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    orig = getattr(exc, "orig", None)
+    text = (str(orig) if orig is not None else str(exc)).strip().splitlines()
+    reason = text[0] if text else type(exc).__name__
+    if isinstance(exc, OperationalError):
+        if "no such table" in reason:
+            return (
+                EX_DATAERR,
+                f"{reason}: not a ccagent database yet (`ccagent db upgrade` creates it)",
+                False,
+            )
+        if "unable to open database file" in reason:
+            return EX_NOINPUT, f"{reason} (a directory, or no permission?)", False
+        return EX_UNAVAILABLE, f"unreachable: {reason}", True
+    if isinstance(exc, DatabaseError):
+        return EX_DATAERR, reason, False
+    return EX_UNAVAILABLE, reason, True
