@@ -31,6 +31,8 @@ import json
 import operator
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -353,15 +355,21 @@ def _xlsx_value_rows(wb: Any, ws: Any) -> Iterator[tuple[int, Sequence[Any]]]:
 
 
 def _open_xlsx(path: str, report: ImportReport) -> _Source:
-    import zipfile
-
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     handle = open(path, "rb")  # noqa: SIM115 - a file object: openpyxl then ignores the name's extension
     try:
         wb = load_workbook(handle, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+    except (
+        zipfile.BadZipFile,
+        InvalidFileException,
+        KeyError,
+        ValueError,
+        OSError,
+        zlib.error,
+        SyntaxError,
+    ) as exc:
         handle.close()
         raise ImportFileError(f"{path}: not a readable XLSX workbook ({exc.__class__.__name__})") from None
     ws = wb.worksheets[0] if wb.worksheets else None
@@ -430,6 +438,11 @@ def import_contacts(
             _import(engine, source, report, normalize, p, project_id, progress, now, chunk_rows)
         except csv.Error as exc:
             raise ImportFileError(f"{p}: line {source.line()}: {exc}") from None
+        except (SyntaxError, zlib.error, zipfile.BadZipFile, EOFError) as exc:
+            # an XLSX whose zip opens but whose sheet is damaged further on (XML cut short, a
+            # corrupt deflate stream): the transaction is rolled back, say where and why
+            where = f"row {source.line()}: " if source.line() > 0 else ""
+            raise ImportFileError(f"{p}: {where}damaged XLSX content ({exc.__class__.__name__})") from None
     finally:
         source.close()
     return report

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,36 @@ def test_R_PRJ_7_error_late_in_the_file_rolls_back_everything(
     path.write_bytes(b"phone;name\r\n" + good.encode() + "+380671234567;Ол\r\n".encode("cp1251"))
     with pytest.raises(ImportFileError, match=r"line 20002: not valid utf-8"):
         import_contacts(migrated_engine, path, project_id="p", chunk_rows=1000)
+    _nothing_imported(migrated_engine)
+
+
+@pytest.mark.parametrize("damage", ["sheet-xml-cut", "deflate-stream-flipped"])
+def test_R_PRJ_7_an_xlsx_damaged_inside_imports_nothing_and_says_so(
+    migrated_engine: Engine, tmp_path: Path, service: ProjectService, damage: str
+) -> None:
+    service.create("p", "P", "autoinformer")
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(["phone", "name"])
+    for i in range(3000):
+        ws.append([f"+3805012{i:05d}", f"n{i}"])
+    good = tmp_path / "good.xlsx"
+    wb.save(good)
+    path = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.startswith("xl/worksheets/") and damage == "sheet-xml-cut":
+                data = data[: len(data) * 2 // 3]
+            dst.writestr(item, data)
+    if damage == "deflate-stream-flipped":  # one byte in the middle of the sheet's compressed data
+        raw = bytearray(good.read_bytes())
+        with zipfile.ZipFile(good) as z:
+            info = next(x for x in z.infolist() if x.filename.startswith("xl/worksheets/"))
+        raw[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    with pytest.raises(ImportFileError, match=r"damaged XLSX content|not a readable XLSX"):
+        import_contacts(migrated_engine, path, project_id="p", chunk_rows=500)
     _nothing_imported(migrated_engine)
 
 
