@@ -1,8 +1,8 @@
 """The ``ccagent`` command (SPEC R-OPS-1).
 
 Only argument parsing and exit codes live here; every command calls into
-``ccagent.app``.  Exit codes follow sysexits: 78 for a bad config (R-OPS-2),
-65 for bad input data, 69 for an unreachable service.
+``ccagent.app``.  Exit codes follow sysexits: 64 for a usage error, 78 for a bad
+config (R-OPS-2), 65 for bad input data, 69 for an unreachable service.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from ccagent.config import EX_CONFIG, Config, ConfigError, check_config_main, load_config
 
+EX_USAGE = 64
 EX_DATAERR = 65
 EX_UNAVAILABLE = 69
 
@@ -116,11 +118,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the sysexits code for a usage error (64, as every other refusal of ccagent
+    follows sysexits) instead of argparse's 2; subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ccagent", description="Contact-centre agent daemon for Asterisk/FreeSWITCH"
+    p = _Parser(prog="ccagent", description="Contact-centre agent daemon for Asterisk/FreeSWITCH")
+    p.add_argument(
+        "--log-level",
+        default=None,
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: config or INFO)",
     )
-    p.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING... (default: config or INFO)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp: argparse.ArgumentParser) -> None:

@@ -128,3 +128,22 @@ def test_R_SAFE_1_run_on_a_file_that_is_not_a_database_exits_78_so_systemd_stops
     cfg.write_text(f'database:\n  url: "sqlite:///{tmp_path / "notes.txt"}"\n', encoding="utf-8")
     assert main(["run", "-c", str(cfg)]) == 78
     assert "file is not a database" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--log-level", "bogus", "report", "calls"],
+        ["report", "nonsense"],
+        ["report", "calls", "--format", "xml"],
+        ["project", "create", "x", "X", "--type", "bogus"],
+    ],
+)
+def test_R_OPS_1_a_usage_error_exits_64_with_the_reason(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 64
+    err = capsys.readouterr().err
+    assert "error: argument" in err and "Traceback" not in err
