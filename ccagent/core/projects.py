@@ -232,6 +232,9 @@ def validate_project(p: Project) -> Project:
         )
     if not p.name.strip():
         raise ProjectError("name: must not be empty")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in p.name):
+        # a newline or an escape sequence would break every list and table that shows the name
+        raise ProjectError("name: control characters (newline, tab, escape...) are not allowed")
     if len(p.name) > 256:
         raise ProjectError("name: longer than 256 characters")
     try:

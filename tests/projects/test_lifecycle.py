@@ -99,6 +99,10 @@ def test_R_PRJ_1_field_validation_names_the_field() -> None:
     with pytest.raises(ProjectError, match=r"^caller_id:"):
         new_project("x", "x", "robot", T0, caller_id="abc")
     assert new_project("x", "x", "autoinformer", T0).mode is None
+    for name in ("Line1\nLine2", "\x1b[31mRED", "tab\there", "c1\x85"):
+        with pytest.raises(ProjectError, match=r"^name: control characters"):
+            new_project("x", name, "autoinformer", T0)
+    assert new_project("x", "Весна 2026 — «продажі»", "autoinformer", T0).name == "Весна 2026 — «продажі»"
 
 
 def test_R_PRJ_3_edit_merges_settings_and_type_only_changes_in_draft() -> None:
