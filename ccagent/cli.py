@@ -85,12 +85,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     config = _load(args)
     engine = db.make_engine(args.db or config.database.url)
     try:
+        date_from = parse_time_bound(args.date_from, "--from") if args.date_from is not None else None
+        date_to = parse_time_bound(args.date_to, "--to") if args.date_to is not None else None
+        if date_from and date_to and date_to < date_from:
+            raise ValueError(f"--to: {args.date_to!r} is before --from {args.date_from!r}")
         text = report(
             engine,
             args.kind,
             args.format,
-            date_from=parse_time_bound(args.date_from, "--from") if args.date_from else None,
-            date_to=parse_time_bound(args.date_to, "--to") if args.date_to else None,
+            date_from=date_from,
+            date_to=date_to,
             extension=args.extension,
             disposition=args.disposition,
         )

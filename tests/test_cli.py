@@ -147,3 +147,12 @@ def test_R_OPS_1_a_usage_error_exits_64_with_the_reason(
     assert info.value.code == 64
     err = capsys.readouterr().err
     assert "error: argument" in err and "Traceback" not in err
+
+
+def test_R_REP_2_report_refuses_a_period_that_ends_before_it_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["db", "upgrade", "--db", db]) == 0
+    assert main(["report", "calls", "--db", db, "--from", "2030-01-01", "--to", "2020-01-01"]) == 65
+    assert "--to: '2020-01-01' is before --from '2030-01-01'" in capsys.readouterr().err

@@ -66,9 +66,11 @@ def parse_time_bound(text: str, name: str = "time") -> datetime:
     """CLI ``--from/--to``: ``YYYY-MM-DD`` or an ISO datetime; no zone given means UTC."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except ValueError:
         raise ValueError(f"{name}: expected YYYY-MM-DD or an ISO 8601 time, got {text!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise ValueError(f"{name}: {text!r} is out of range") from None
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:

@@ -150,3 +150,9 @@ def test_parse_time_bound(text: str, expected: datetime) -> None:
 def test_parse_time_bound_names_the_option() -> None:
     with pytest.raises(ValueError, match="--from"):
         parse_time_bound("yesterday", "--from")
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"])
+def test_R_REP_2_a_bound_beyond_the_calendar_is_a_clear_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"--to: .* is out of range"):
+        parse_time_bound(text, "--to")
