@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -89,7 +90,13 @@ async def _ami_pause(
     )
     task = asyncio.create_task(client.run())
     try:
-        await client.wait_connected(timeout=timeout)
+        try:
+            await client.wait_connected(timeout=timeout)
+        except TimeoutError:
+            failed = task.exception() if task.done() and not task.cancelled() else None
+            if failed is not None:  # the login was refused: say so, not just "timed out"
+                raise RuntimeError(f"Asterisk {a.host}:{a.port}: {failed}") from None
+            raise TimeoutError(f"Asterisk {a.host}:{a.port} not reachable within {timeout:g} s") from None
         resp = await client.send_action(
             pause_action(interface, paused, queue=queue, reason=reason), timeout=timeout
         )
@@ -143,11 +150,19 @@ async def set_paused(
     timeout: float = 10.0,
 ) -> str:
     """Pause (with a reason code) or unpause an agent on the configured PBX; returns its answer."""
-    if config.pbx.type == "asterisk":
-        return await _ami_pause(
-            config, interface_template.format(ext=extension), paused, queue, reason, timeout
-        )
-    return await _esl_pause(config, agent_template.format(ext=extension), paused, timeout)
+    if not extension.strip():
+        raise ValueError("extension: empty")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"--timeout: must be a number of seconds above 0, got {timeout!r}")
+    asterisk = config.pbx.type == "asterisk"
+    option, template = ("--interface", interface_template) if asterisk else ("--agent", agent_template)
+    try:
+        target = template.format(ext=extension)
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(f"{option}: {template!r} may only use {{ext}}") from None
+    if asterisk:
+        return await _ami_pause(config, target, paused, queue, reason, timeout)
+    return await _esl_pause(config, target, paused, timeout)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

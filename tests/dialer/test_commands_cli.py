@@ -206,10 +206,40 @@ def test_R_PRJ_5_cli_pause_and_ready_go_to_freeswitch(pbx_thread: _ThreadLoop, t
     pbx_thread.run(fs.stop())
 
 
-def test_R_PRJ_5_cli_pause_unreachable_pbx_exits_69(tmp_path: Path) -> None:
+def test_R_PRJ_5_cli_pause_unreachable_pbx_exits_69(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     cfg = tmp_path / "c.yaml"
     cfg.write_text("pbx:\n  type: freeswitch\n  freeswitch:\n    port: 1\n    password: pw-123456\n", "utf-8")
     assert cli_main(["agent", "pause", "1002", "-c", str(cfg), "--timeout", "0.5"]) == 69
+    cfg.write_text("pbx:\n  type: asterisk\n  asterisk:\n    port: 1\n    secret: pw-123456\n", "utf-8")
+    capsys.readouterr()
+    assert cli_main(["agent", "pause", "101", "-c", str(cfg), "--timeout", "0.5"]) == 69
+    assert "Asterisk 127.0.0.1:1 not reachable within 0.5 s" in capsys.readouterr().err
+    # refused before anything connects: the extension, the template, the timeout
+    for argv, says in (
+        (["agent", "pause", ""], "extension: empty"),
+        (["agent", "pause", "101", "--interface", "{foo}"], "--interface: '{foo}' may only use {ext}"),
+        (["agent", "pause", "101", "--timeout", "-1"], "--timeout: must be a number of seconds above 0"),
+    ):
+        assert cli_main([*argv, "-c", str(cfg)]) == 65
+        assert says in capsys.readouterr().err
+
+
+def test_R_PRJ_5_cli_pause_with_a_wrong_secret_says_the_login_was_refused(
+    pbx_thread: _ThreadLoop, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    sim = SimAsterisk(username="ccagent", secret="pw-123456")
+    pbx_thread.run(sim.start())
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"pbx:\n  type: asterisk\n  asterisk:\n    port: {sim.port}\n    username: ccagent\n"
+        "    secret: not-the-secret\n",
+        "utf-8",
+    )
+    assert cli_main(["agent", "pause", "101", "-c", str(cfg), "--timeout", "2"]) == 69
+    err = capsys.readouterr().err
+    assert f"Asterisk 127.0.0.1:{sim.port}:" in err and "not-the-secret" not in err
+    assert err.strip() != "ccagent agent:"
+    pbx_thread.run(sim.stop())
 
 
 def test_R_PRJ_5_cli_list_shows_the_latest_pbx_state(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
