@@ -19,6 +19,7 @@ from ccagent.config import EX_CONFIG, Config, ConfigError, check_config_main, lo
 
 EX_USAGE = 64
 EX_DATAERR = 65
+EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
 
 log = logging.getLogger("ccagent")
@@ -57,8 +58,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     missing = [p for p in args.files if not Path(p).is_file()]
     if missing:
         for p in missing:
-            print(f"{p}: no such file", file=sys.stderr)
-        return EX_DATAERR
+            print(
+                f"{p}: {'a directory, not a capture file' if Path(p).is_dir() else 'no such file'}",
+                file=sys.stderr,
+            )
+        return EX_NOINPUT
     try:
         result = ingest_files(
             config,

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, inspect, text
 
 from ccagent.cli import main
 
@@ -66,11 +67,26 @@ def test_R_PBX_6_ingest_of_a_missing_or_foreign_file_is_a_data_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = f"sqlite:///{tmp_path / 'x.db'}"
-    assert main(["ingest", "--pbx", "asterisk", "--db", db, str(tmp_path / "nope.log")]) == 65
+    assert main(["ingest", "--pbx", "asterisk", "--db", db, str(tmp_path / "nope.log")]) == 66
+    assert main(["ingest", "--pbx", "asterisk", "--db", db, str(tmp_path)]) == 66
+    assert "a directory, not a capture file" in capsys.readouterr().err
     junk = tmp_path / "junk.log"
     junk.write_bytes(b"\x00\x01\x02 not a capture")
     assert main(["ingest", "--pbx", "asterisk", "--db", db, str(junk)]) == 65
     assert "junk.log" in capsys.readouterr().err
+    # a good capture followed by a bad file: refused before anything is written
+    good = TRACES / "15-concurrent-calls" / "ami.log"
+    assert main(["ingest", "--pbx", "asterisk", "--db", db, str(good), str(junk)]) == 65
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        written = (
+            "calls" in inspect(conn).get_table_names() and conn.execute(text("SELECT 1 FROM calls")).first()
+        )
+    engine.dispose()
+    assert not written
+    for bad in ("bad var!", ""):
+        assert main(["ingest", "--pbx", "asterisk", "--db", db, "--project-variable", bad, str(good)]) == 65
+        assert "--project-variable: String should match pattern" in capsys.readouterr().err
 
 
 def test_R_OPS_1_db_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ccagent.app.bootstrap import build
 from ccagent.config import Config
 from ccagent.pbx.ami.parser import AmiParser
@@ -33,15 +35,20 @@ class IngestResult:
     bad_messages: int
 
 
-def iter_capture(path: str | Path, pbx: str, translator: object = None) -> Iterator[Mapping[str, str]]:
+def check_capture(path: str | Path, pbx: str) -> None:
+    """Refuse a file that is not a capture of ``pbx`` (CaptureFormatError / ValueError)."""
     fmt = detect_format(path)
+    if pbx == "asterisk" and fmt != "ami":
+        raise ValueError(f"{path}: this is an ESL ({fmt}) capture, not AMI: use --pbx freeswitch")
+    if pbx != "asterisk" and fmt == "ami":
+        raise ValueError(f"{path}: this is an AMI capture, not ESL: use --pbx asterisk")
+
+
+def iter_capture(path: str | Path, pbx: str, translator: object = None) -> Iterator[Mapping[str, str]]:
+    check_capture(path, pbx)
     if pbx == "asterisk":
-        if fmt != "ami":
-            raise ValueError(f"{path}: this is an ESL ({fmt}) capture, not AMI: use --pbx freeswitch")
         wants = getattr(translator, "wants", None)
         return iter_ami_capture(path, AmiParser(keep=wants))
-    if fmt == "ami":
-        raise ValueError(f"{path}: this is an AMI capture, not ESL: use --pbx asterisk")
     from ccagent.pbx.esl.capture import iter_capture_messages
 
     return iter_capture_messages(path, getattr(translator, "wants", None))
@@ -56,10 +63,16 @@ def ingest_files(
     project_variable: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
-    if project_variable:
-        config = config.model_copy(
-            update={"legs": config.legs.model_copy(update={"project_variable": project_variable})}
-        )
+    if project_variable is not None:
+        try:  # validated as the config's own key is (a copy would skip the pattern)
+            legs = type(config.legs).model_validate(
+                {**config.legs.model_dump(), "project_variable": project_variable}
+            )
+        except ValidationError as exc:
+            raise ValueError(f"--project-variable: {exc.errors()[0]['msg']}") from None
+        config = config.model_copy(update={"legs": legs})
+    for path in paths:  # every file is checked before the first is written: all or nothing refused
+        check_capture(path, pbx)
     wiring = build(config, pbx=pbx, db_url=db_url, journal_open_calls=False)
     pipe = wiring.pipeline
     pipe.restore()
