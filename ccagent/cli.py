@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -126,6 +127,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """argparse type: a finite number above 0 (a demo of -5 calls or nan seconds is a usage error)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+        return value
+
+    return parse
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the sysexits code for a usage error (64, as every other refusal of ccagent
     follows sysexits) instead of argparse's 2; subcommand parsers inherit the class."""
@@ -190,8 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--db-path", default="ccagent-demo.db", help="SQLite file to create (default: %(default)s)"
     )
-    sp.add_argument("--calls", type=int, default=120, help="calls in the busy hour (default: %(default)s)")
-    sp.add_argument("--seconds", type=float, default=30.0, help="wall-clock length (default: %(default)s)")
+    sp.add_argument(
+        "--calls", type=_positive(int), default=120, help="calls in the busy hour (default: %(default)s)"
+    )
+    sp.add_argument(
+        "--seconds", type=_positive(float), default=30.0, help="wall-clock length (default: %(default)s)"
+    )
     sp.add_argument("--seed", type=int, default=7)
     sp.set_defaults(func=_cmd_demo)
     __import__("ccagent.app.project_cli", fromlist=["register"]).register(sub)

@@ -153,6 +153,8 @@ def test_R_SAFE_1_run_on_a_file_that_is_not_a_database_exits_78_so_systemd_stops
         ["report", "nonsense"],
         ["report", "calls", "--format", "xml"],
         ["project", "create", "x", "X", "--type", "bogus"],
+        ["demo", "--calls", "0"],
+        ["demo", "--seconds", "nan"],
     ],
 )
 def test_R_OPS_1_a_usage_error_exits_64_with_the_reason(
