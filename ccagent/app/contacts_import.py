@@ -530,6 +530,9 @@ def _import(
                 if progress is not None and report.rows >= next_progress:
                     next_progress += PROGRESS_ROWS
                     progress(report.rows, source.fraction())
+                if any("\x00" in t for t in texts):  # binary past the sniffed head: PostgreSQL refuses NUL
+                    _bad(report, line if line >= 0 else source.line(), "binary content (NUL byte)")
+                    continue
                 raw = texts[phone_col] if phone_col < n else ""
                 e164 = fast(raw) if raw else None
                 if e164 is None:

@@ -394,23 +394,46 @@ def test_R_PRJ_7_awkward_text_survives_the_bulk_write_and_the_merge(
 
 
 def test_R_PRJ_7_a_write_refused_by_the_database_midway_imports_nothing(
+    migrated_engine: Engine, tmp_path: Path, service: ProjectService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the 51st chunk (a constraint, a full disk): the transaction leaves nothing."""
+    service.create("p", "P", "autoinformer")
+    good = "".join(f"+3805012{i:05d};n{i}\r\n" for i in range(5100))
+    path = tmp_path / "many.csv"
+    path.write_bytes(b"phone;name\r\n" + good.encode())
+    writer = (
+        contacts_import._PgWriter if migrated_engine.dialect.name == "postgresql" else contacts_import._Writer
+    )
+    real_chunk = writer.chunk
+    calls = {"n": 0}
+
+    def chunk(self: Any, rows: Any, report: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 51:
+            raise DBAPIError("INSERT", {}, Exception("disk full"))
+        real_chunk(self, rows, report)
+
+    monkeypatch.setattr(writer, "chunk", chunk)
+    with pytest.raises(DBAPIError):
+        import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
+    _nothing_imported(migrated_engine)
+
+
+def test_R_PRJ_7_a_nul_byte_past_the_sniffed_head_is_a_bad_row(
     migrated_engine: Engine, tmp_path: Path, service: ProjectService
 ) -> None:
-    """A row the database refuses after 50 chunks were written: PostgreSQL refuses NUL in text (the
-    COPY fails as a DBAPIError; the transaction leaves nothing); SQLite stores it."""
+    """Binary content is refused: in the first 64 KB the whole file, further on its row (PostgreSQL
+    refuses NUL in text, SQLite would store it)."""
     service.create("p", "P", "autoinformer")
     good = "".join(f"+3805012{i:05d};n{i}\r\n" for i in range(5000))
     path = tmp_path / "nul.csv"
     path.write_bytes(
         b"phone;name\r\n" + good.encode() + b"+380671234567;bad\x00name\r\n" + b"+380671234568;x\r\n"
     )
-    if migrated_engine.dialect.name == "sqlite":
-        report = import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
-        assert report.created == 5002 and _contacts(migrated_engine)["+380671234567"][0] == "bad\x00name"
-        return
-    with pytest.raises(DBAPIError):
-        import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
-    _nothing_imported(migrated_engine)
+    report = import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
+    assert (report.created, report.bad_rows) == (5001, 1)
+    assert (report.errors[0].line, report.errors[0].reason) == (5002, "binary content (NUL byte)")
+    assert "+380671234567" not in _contacts(migrated_engine)
 
 
 @pytest.mark.parametrize("write_only", [False, True], ids=["shared-strings", "inline-strings"])
