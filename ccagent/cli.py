@@ -88,7 +88,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from ccagent.storage import db
 
     config = _load(args)
-    engine = db.make_engine(args.db or config.database.url)
+    url = args.db or config.database.url
+    missing = db.missing_sqlite_file(url)
+    if missing is not None:
+        print(f"ccagent report: no database at {missing}", file=sys.stderr)
+        return EX_NOINPUT
+    engine = db.make_engine(url)
     try:
         date_from = parse_time_bound(args.date_from, "--from") if args.date_from is not None else None
         date_to = parse_time_bound(args.date_to, "--to") if args.date_to is not None else None

@@ -111,7 +111,8 @@ def test_R_SAFE_2_run_with_the_database_down_exits_69_naming_it_without_the_pass
 @pytest.mark.parametrize(
     ("store", "code", "says"),
     [
-        ("fresh.db", 65, "not a ccagent database yet (`ccagent db upgrade` creates it)"),
+        ("fresh.db", 66, "no database at"),
+        ("other.db", 65, "not a ccagent database yet (`ccagent db upgrade` creates it)"),
         ("notes.txt", 65, "file is not a database"),
         ("adir", 66, "unable to open database file"),
         ("mysql://u:Sekr3tPw@h/db", 78, "ccagent stores in sqlite:// or postgresql:// only"),
@@ -124,16 +125,23 @@ def test_R_OPS_1_a_database_that_is_not_one_gives_one_line_and_an_exit_code(
 ) -> None:
     (tmp_path / "notes.txt").write_text("keep me", "utf-8")
     (tmp_path / "adir").mkdir()
+    other = create_engine(f"sqlite:///{tmp_path / 'other.db'}")  # some other application's database
+    with other.begin() as conn:
+        conn.execute(text("CREATE TABLE inventory (id INTEGER)"))
+    other.dispose()
     url = store if ":" in store or " " in store else f"sqlite:///{tmp_path / store}"
     commands = [["report", "calls"], ["agent", "list"]]
-    if store != "fresh.db":  # project commands create the schema of a new file themselves
+    if store not in ("fresh.db", "other.db"):  # project commands create the schema themselves
         commands.append(["project", "list"])
+    else:  # a read-only command never creates a database at a mistyped path
+        commands.append(["report", "legs"])
     for argv in commands:
         assert main([*argv, "--db", url]) == code, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and says in err and "Traceback" not in err, err
         assert "Sekr3tPw" not in err
     assert (tmp_path / "notes.txt").read_text("utf-8") == "keep me"
+    assert not (tmp_path / "fresh.db").exists()
 
 
 def test_R_SAFE_1_run_on_a_file_that_is_not_a_database_exits_78_so_systemd_stops_restarting(

@@ -24,6 +24,7 @@ from ccagent.config import Config, load_config
 __all__ = ["agent_states", "register", "set_paused"]
 
 EX_DATAERR = 65
+EX_NOINPUT = 66
 EX_UNAVAILABLE = 69
 
 
@@ -166,8 +167,15 @@ async def set_paused(
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from ccagent.storage.db import missing_sqlite_file
+
     config = load_config(args.config)
-    rows = agent_states(args.db or config.database.url)
+    url = args.db or config.database.url
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        print(f"ccagent agent: no database at {missing}", file=sys.stderr)
+        return EX_NOINPUT
+    rows = agent_states(url)
     if args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0

@@ -48,6 +48,25 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(parsed, echo=echo, pool_pre_ping=True)
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL when it does not exist: a command that only reads (a report) says so
+    instead of creating an empty database at a mistyped path."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
+        return None
+    path = Path(database).expanduser()
+    return None if path.exists() else path
+
+
 def alembic_config() -> AlembicConfig:
     """Alembic config pointing at the migrations shipped inside the package (no alembic.ini needed)."""
     cfg = AlembicConfig()
