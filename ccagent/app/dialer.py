@@ -193,6 +193,17 @@ class AttemptContacts:
 # -- the service -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """What a tick's planning returns: the commands to send, and what the database refused, to be
+    tried again first at the next tick."""
+
+    send: list[Originate]
+    unsaved: list[Settlement]
+    action_ids: list[tuple[str, str]]
+    resend: list[str]
+
+
 @dataclass
 class DialerStats:
     ticks: int = 0
@@ -285,7 +296,7 @@ class DialerService:
             log.info("dialer: resumed %d attempts in flight (%d never sent)", len(open_), len(resend))
         return resend
 
-    def _due_resends(self) -> list[Originate]:
+    def _due_resends(self, now: float) -> list[Originate]:
         """Attempts a previous run planned but never sent, built now that their project runs (its
         dialplan, caller ID and queue); a project not dialing (paused meanwhile) keeps them until
         it is started again, and one settled meanwhile (timed out) is dropped."""
@@ -296,11 +307,11 @@ class DialerService:
             if a is None or a.status is not AttemptStatus.PLANNED:
                 continue
             if a.project_id in self.engine.projects:
+                a.launched_at = now  # sent now: its timers start now
                 due.append(self.engine.command(a))
             else:
                 keep.append(aid)
         self._resend = keep
-        self.stats.resent_after_restart += len(due)
         return due
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -343,13 +354,13 @@ class DialerService:
         try:
             self.store.settle(settled)
         except OperationalError as exc:
-            self._db_busy(exc, len(settled))
+            self._db_busy(exc)
             return list(settled)
         for i, s in enumerate(settled):
             try:
                 self.contacts.settled([s])
             except OperationalError as exc:
-                self._db_busy(exc, len(settled) - i)
+                self._db_busy(exc)
                 return list(settled[i:])
             self.stats.settled += 1
             log.info(
@@ -362,13 +373,16 @@ class DialerService:
             )
         return []
 
-    def _db_busy(self, exc: Exception, kept: int) -> None:
+    def _db_busy(self, exc: Exception) -> None:
         self.stats.db_retries += 1
         now = self.clock()
         last = self._fault_logged.get(("*", "database"))
         if last is None or now - last >= 60.0:
             self._fault_logged[("*", "database")] = now
-            log.warning("dialer: the database refused a write (%s); %d outcomes kept to retry", exc, kept)
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            log.warning(
+                "dialer: the database refused a write (%s); nothing is lost, the next tick retries", reason
+            )
 
     # -- the tick -----------------------------------------------------------------------------------
     async def tick(self, now: float | None = None) -> list[Originate]:
@@ -376,19 +390,23 @@ class DialerService:
         now = self.clock() if now is None else now
         self.stats.ticks += 1
         self._drain_sent()
+        resend = self._due_resends(now)  # first: their timers restart before the engine's run
         settled = self._pending + self.engine.tick(now)
         self._pending = []
-        resend = self._due_resends()
         action_ids, self._action_ids = self._action_ids, []
         t_decide = self._monotonic()
         wants = self.engine.decide(now)
         faults, self.engine.pacer_faults = self.engine.pacer_faults, []
         self.stats.pacer_faults += len(faults)
-        cmds: list[Originate] = list(resend)
+        cmds: list[Originate] = []
         if wants or settled or resend or action_ids:
-            planned, unsaved = await asyncio.to_thread(self._plan, now, wants, settled, resend, action_ids)
-            cmds += planned
-            self._pending[:0] = unsaved
+            out = await asyncio.to_thread(self._plan, now, wants, settled, resend, action_ids)
+            cmds = out.send
+            # what the database refused this tick goes first next tick
+            self._pending[:0] = out.unsaved
+            self._action_ids[:0] = out.action_ids
+            self._resend[:0] = out.resend
+            self.stats.resent_after_restart += len(resend) - len(out.resend)
             faults += self._contact_faults
             self._contact_faults = []
         self._log_faults(now, faults)
@@ -421,36 +439,47 @@ class DialerService:
         settled: Sequence[Settlement],
         resend: Sequence[Originate],
         action_ids: Sequence[tuple[str, str]],
-    ) -> tuple[list[Originate], list[Settlement]]:
+    ) -> _Planned:
         """In a worker thread while the consumer waits: settle, pick contacts, commit the outbox.
 
-        Returns the commands to send and the settlements to write again later.  One project's
-        contacts that do not read cost that project's calls this tick, not every project's.
+        A database that refuses a write (locked by a long import, restarting) loses nothing: what
+        it refused comes back in the result for the next tick, and attempts it did not take are
+        forgotten before anything is sent.  One project's contacts that do not read cost that
+        project's calls this tick, not every project's.
         """
         unsaved = self._write_settlements(settled) if settled else []
-        self.store.set_action_ids(action_ids)
+        try:
+            self.store.set_action_ids(action_ids)
+        except OperationalError as exc:
+            self._db_busy(exc)
+            return _Planned([], unsaved, list(action_ids), [c.attempt_id for c in resend])
         cmds: list[Originate] = []
         for pid, n in wants.items():
             try:
                 targets = self.contacts.eligible(pid, now, n, self.engine.busy_contacts(pid))
+            except OperationalError as exc:
+                self._db_busy(exc)
+                continue
             except Exception as exc:
                 self._contact_faults.append((pid, "contacts", exc))  # logged once a minute
                 continue
             cmds += self.engine.launch(now, pid, targets)
         planned = [self.engine.attempts[c.attempt_id] for c in cmds]
-        if planned:
-            try:
-                self.store.plan(planned)  # committed: the attempt exists (never lost)
-            except Exception:
-                # never written, so never sent: forget them, or they would settle as failed
-                # attempts of calls nobody placed
-                self.engine.withdraw([a.attempt_id for a in planned])
+        try:
+            # committed before any byte is sent: an attempt is never sent twice (R-SAFE-2)
+            self.store.commit_outbox(planned, [c.attempt_id for c in resend])
+        except Exception as exc:
+            # not written, so not sent: forget the new attempts (they must not settle as failed calls
+            # nobody placed) and keep the restored ones for the next tick
+            self.engine.withdraw([a.attempt_id for a in planned])
+            if not isinstance(exc, OperationalError):
                 raise
+            self._db_busy(exc)
+            return _Planned([], unsaved, [], [c.attempt_id for c in resend])
+        if planned:
             self.contacts.launched(planned)
             self.stats.planned += len(planned)
-        # committed before any byte is sent: an attempt is never sent twice (R-SAFE-2)
-        self.store.mark_originating([a.attempt_id for a in planned] + [c.attempt_id for c in resend])
-        return cmds, unsaved
+        return _Planned(cmds + list(resend), unsaved, [], [])
 
     def _send(self, cmd: Originate, t_decide: float) -> None:
         a = self.engine.attempts.get(cmd.attempt_id)

@@ -118,6 +118,33 @@ class AttemptStore:
                 .values(status=AttemptStatus.ORIGINATING.value)
             )
 
+    def commit_outbox(self, new: Sequence[Attempt], sending: Iterable[str]) -> None:
+        """One tick's outbox in one transaction: the new attempts, and every attempt about to be
+        sent (new or restored) marked ``originating`` before a byte is written.  All or nothing: a
+        refused commit leaves no ``planned`` row behind that a restart would send a second time."""
+        ids = [a.attempt_id for a in new] + list(sending)
+        if not ids:
+            return
+        with Session(self.engine) as s, s.begin():
+            s.add_all(
+                AttemptRow(
+                    id=a.attempt_id,
+                    project_id=a.project_id,
+                    contact_id=a.contact_id,
+                    number=a.number,
+                    status=AttemptStatus.ORIGINATING.value,
+                    pbx_request_id=a.channel_id,
+                    started_at=_dt(a.launched_at),
+                    result={},
+                )
+                for a in new
+            )
+            s.execute(
+                update(AttemptRow)
+                .where(AttemptRow.id.in_(ids), AttemptRow.status == AttemptStatus.PLANNED.value)
+                .values(status=AttemptStatus.ORIGINATING.value)
+            )
+
     def set_action_ids(self, pairs: Iterable[tuple[str, str]]) -> None:
         items = [(a, r) for a, r in pairs if r]
         if not items:

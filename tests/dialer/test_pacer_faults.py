@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -137,50 +137,63 @@ def test_R_SAFE_1_contacts_that_do_not_read_stop_their_project_only(
     assert len(errors) == 2 and all(r.exc_info and r.exc_info[0] is ValueError for r in errors)
 
 
-class _FlakyStore(AttemptStore):
-    """The database refuses the first ``plan`` and the first ``settle`` (a long import holds the lock)."""
+class _LockedStore(AttemptStore):
+    """Every write is refused while ``locked`` (SQLite held by a long import past its busy timeout)."""
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        self.refuse = {"plan": 1, "settle": 1}
+        self.locked = False
 
-    def _gate(self, what: str) -> None:
-        if self.refuse[what] > 0:
-            self.refuse[what] -= 1
-            raise OperationalError("INSERT", {}, Exception("database is locked"))
+    def _gate(self) -> None:
+        if self.locked:
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
 
-    def plan(self, attempts: Sequence[Attempt]) -> None:
-        self._gate("plan")
-        super().plan(attempts)
+    def commit_outbox(self, new: Sequence[Attempt], sending: Iterable[str]) -> None:
+        self._gate()
+        super().commit_outbox(new, sending)
+
+    def set_action_ids(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._gate()
+        super().set_action_ids(pairs)
 
     def settle(self, settlements: Sequence[Settlement]) -> None:
-        self._gate("settle")
+        self._gate()
         super().settle(settlements)
 
 
-class _RefusingPort(_Port):
+class _HalfPort(_Port):
+    """The PBX refuses the first contact's originate and accepts the others with a request id."""
+
     async def originate(self, cmd: Originate) -> str | None:
         self.sent.append(cmd)
-        raise ConnectionError("PBX refused the originate")
+        if cmd.contact_id == "c1":
+            raise ConnectionError("PBX refused the originate")
+        return f"req-{cmd.contact_id}"
 
 
 def test_R_SAFE_2_a_locked_database_loses_no_attempt_and_no_outcome(tmp_path: Path) -> None:
-    contacts = AttemptContacts({"p": [("c1", "0601020301")]}, RetryRules(max_attempts=1))
+    contacts = AttemptContacts(
+        {"p": [(f"c{i}", f"060102030{i}") for i in range(1, 5)]}, RetryRules(max_attempts=1)
+    )
     wiring = build(parse_config({}), pbx="asterisk", db_url=f"sqlite:///{tmp_path / 'y.db'}")
-    store = _FlakyStore(wiring.engine)
-    service, port, clock = _service(tmp_path, contacts, store=store, port=_RefusingPort())
+    store = _LockedStore(wiring.engine)
+    service, port, clock = _service(tmp_path, contacts, store=store, port=_HalfPort())
     service.start_project(ProjectRun("p", queue="sales", caller_id="2000"), ProgressivePacer())
-    errors = _ticks(service, clock, 6)
-    # tick 1: the outbox write is refused, so nothing is sent and the planned attempt is forgotten
-    # (not settled later as a failed call nobody placed); tick 2 plans and sends it; the PBX refuses
-    # it, and the failed outcome's first write is refused too: kept, written at the next tick
-    assert [type(e) for e in errors] == [OperationalError]
-    assert [c.contact_id for c in port.sent] == ["c1"]
-    (rec,) = store.list()
-    assert (rec.contact_id, rec.status, rec.outcome) == ("c1", "settled", "failed")
-    state = contacts.states("p")["c1"]
-    assert (state.attempts, state.state, state.last_outcome) == (1, "not_reached", "failed")
-    assert service.stats.db_retries == 1 and service.stats.settled == 1
+    assert _ticks(service, clock, 1) == []  # c1..c3 for the three free agents
+    # locked for 15 s: the request ids of c2 and c3, c1's failed outcome (after its 10-s grace) and
+    # the attempt for c4 (planned when c1 freed its agent) are all refused, in the same ticks
+    store.locked = True
+    assert _ticks(service, clock, 15) == []
+    store.locked = False
+    assert _ticks(service, clock, 5) == []
+    assert sorted(c.contact_id for c in port.sent) == ["c1", "c2", "c3", "c4"]  # each sent once
+    rows = {r.contact_id: r for r in store.list()}
+    assert sorted(rows) == ["c1", "c2", "c3", "c4"]
+    assert (rows["c1"].status, rows["c1"].outcome) == ("settled", "failed")
+    assert [rows[c].action_id for c in ("c2", "c3", "c4")] == ["req-c2", "req-c3", "req-c4"]
+    c1 = contacts.states("p")["c1"]
+    assert (c1.attempts, c1.state, c1.last_outcome) == (1, "not_reached", "failed")
+    assert service.stats.db_retries >= 3 and service.stats.settled == 1
 
 
 def test_R_SAFE_2_attempts_planned_before_a_restart_are_sent_with_their_projects_own_dialplan(
@@ -199,8 +212,9 @@ def test_R_SAFE_2_attempts_planned_before_a_restart_are_sent_with_their_projects
     service.restore()
     run = ProjectRun("p1", queue="sales", caller_id="2000", context="ccagent-dialer", exten="{number}")
     service.start_project(run, ProgressivePacer())  # p2 stays paused
-    _ticks(service, clock, 2)
+    _ticks(service, clock, 150)  # p2 stays paused past lost_after_s: its attempt waits, it is no lost call
     assert [(c.attempt_id, c.context, c.caller_id) for c in port.sent] == [("a-p1", "ccagent-dialer", "2000")]
+    assert {r.contact_id: r.status for r in store.list() if r.project_id == "p2"} == {"c1": "planned"}
     service.start_project(replace(run, project_id="p2", caller_id="3000"), ProgressivePacer())
     _ticks(service, clock, 1)
     assert [(c.attempt_id, c.caller_id) for c in port.sent] == [("a-p1", "2000"), ("a-p2", "3000")]

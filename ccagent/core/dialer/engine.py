@@ -426,6 +426,11 @@ class DialerEngine:
             if key and index.get(key) == a.attempt_id:
                 del index[key]
 
+    def _waits_for_project(self, a: Attempt) -> bool:
+        """A restored attempt never sent, of a project not dialing (paused when the daemon restarted):
+        it is sent when the project dials again, and is no lost call meanwhile."""
+        return a.restored and a.status is AttemptStatus.PLANNED and a.project_id not in self.projects
+
     def withdraw(self, attempt_ids: Iterable[str]) -> None:
         """Forget attempts :meth:`launch` planned that never reached the outbox (the database
         refused the write): nothing was sent, so they must not settle as calls that failed."""
@@ -677,7 +682,7 @@ class DialerEngine:
                 if "no_answer" not in a.emitted:
                     self._pacer(a, "no_answer", now, now - a.launched_at)
                 out.append(self._settle(a, outcome, now, None, None, reason=f"originate: {a.failed_reason}"))
-            elif no_call and now - a.launched_at >= self.lost_after_s:  # planned-and-never-sent too
+            elif no_call and now - a.launched_at >= self.lost_after_s and not self._waits_for_project(a):
                 out.append(
                     self._settle(a, Outcome.FAILED, now, None, reason="no sign of the call on the PBX")
                 )
