@@ -105,7 +105,7 @@ class PbxConfig(_Section):
 
 
 def url_secrets(url: str) -> list[str]:
-    """The passwords a database URL carries: in its user part, or as a ``password=`` query value."""
+    """The passwords a database URL carries (user part or ``password=`` query), for the log redactor."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -120,11 +120,18 @@ def url_secrets(url: str) -> list[str]:
 
 
 def redact_url(url: str) -> str:
-    """Hide the passwords of a database URL so the URL can be logged (a ``/`` in a password, or a
-    ``?password=`` query, must not slip past a pattern)."""
-    for secret in url_secrets(url):
-        url = url.replace(secret, "***")
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """The URL with its passwords masked, for output and logs.  Rendered by SQLAlchemy itself, so a
+    ``/`` or ``%xx`` in a password and a ``?password=`` query are masked, and nothing else is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError):  # not a URL we can read: hide everything between : and @
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    if "password" in u.query:
+        u = u.update_query_dict({"password": "MASKED"})
+    return u.render_as_string(hide_password=True).replace("password=MASKED", "password=***")
 
 
 class DatabaseConfig(_Section):
@@ -134,9 +141,16 @@ class DatabaseConfig(_Section):
     @field_validator("url")
     @classmethod
     def _known_dialect(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         scheme = value.split(":", 1)[0].split("+", 1)[0]
         if scheme not in ("sqlite", "postgresql"):
             raise ValueError("must start with sqlite:// or postgresql:// (e.g. postgresql+psycopg://...)")
+        try:
+            make_url(value).port  # noqa: B018 - a port that is not a number fails here, not at run
+        except (ArgumentError, ValueError):
+            raise ValueError("not a valid database URL (user:password@host:port/database)") from None
         return value
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
@@ -327,6 +341,8 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *defaults``: explicit keys win, by design
+                continue
             key = self.construct_object(key_node, deep=deep)
             try:
                 if key in seen:

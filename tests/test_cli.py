@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from ccagent.cli import main
+from tests.conftest import pg_base_url
 
 TRACES = Path(__file__).resolve().parent / "traces" / "asterisk"
 
@@ -118,6 +119,8 @@ def test_R_SAFE_2_run_with_the_database_down_exits_69_naming_it_without_the_pass
         ("mysql://u:Sekr3tPw@h/db", 78, "ccagent stores in sqlite:// or postgresql:// only"),
         ("not a url", 78, "URL: Could not parse"),
         ("postgresql+psycopg://u:Sekr3tPw@127.0.0.1:1/db", 69, "unreachable"),
+        ("postgresql://u:Sekr3tPw@h:abc/db", 78, "not a valid database URL"),
+        (f"{pg_base_url().rsplit('/', 1)[0]}/no_such_database_here", 78, "refused: "),
     ],
 )
 def test_R_OPS_1_a_database_that_is_not_one_gives_one_line_and_an_exit_code(

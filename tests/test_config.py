@@ -163,6 +163,23 @@ def test_R_SAFE_3_a_secret_typed_unquoted_that_reads_as_yaml_syntax_is_not_echoe
         assert secret not in error and ":3:" in error, error  # the position still says where
 
 
+def test_R_OPS_2_yaml_merge_keys_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "pbx:\n  freeswitch: &timers {reconnect_min_s: 1, reconnect_max_s: 9}\n"
+        "  asterisk:\n    <<: *timers\n    reconnect_max_s: 20\n",
+        encoding="utf-8",
+    )
+    config = load_config(path, environ=NO_ENV)  # the explicit key wins over the merged one, as YAML says
+    assert (config.pbx.asterisk.reconnect_min_s, config.pbx.asterisk.reconnect_max_s) == (1, 20)
+
+
+def test_R_OPS_2_a_database_url_with_a_port_that_is_not_a_number_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"database": {"url": "postgresql://u:pw@h:abc/db"}}, environ=NO_ENV)
+    assert info.value.errors == ["database.url: not a valid database URL (user:password@host:port/database)"]
+
+
 def test_R_OPS_2_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
     errors = errors_of(
         "pbx:\n  asterisk:\n    host: 10.0.0.5\n    secret: 's3cr3t-pw'\n"
@@ -182,6 +199,9 @@ def test_R_OPS_2_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: P
         ("postgresql+psycopg://u:hun/ter2-Pa55@h:1/db", "postgresql+psycopg://u:***@h:1/db"),
         ("postgresql+psycopg://u@h:1/db?password=ter2-Pa55", "postgresql+psycopg://u@h:1/db?password=***"),
         ("postgresql://u:p%40ter2-Pa55@h/db", "postgresql://u:***@h/db"),
+        ("postgresql+psycopg://u@h/db?password=ter2%21Pa55", "postgresql+psycopg://u@h/db?password=***"),
+        ("postgresql+psycopg://postgres:postgres@db:5432/cc", "postgresql+psycopg://postgres:***@db:5432/cc"),
+        ("postgresql://u:1@h/ccagent1", "postgresql://u:***@h/ccagent1"),
         ("sqlite:////var/lib/ccagent/ccagent.db", "sqlite:////var/lib/ccagent/ccagent.db"),
     ],
 )

@@ -35,7 +35,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine tuned for the dialect; the only place engines are made."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 - a port that is not a number fails here, not at connect
+    except ValueError as exc:
+        raise ArgumentError(f"not a valid database URL ({exc})") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ArgumentError(f"{parsed.get_backend_name()}: ccagent stores in sqlite:// or postgresql:// only")
     if parsed.get_backend_name() == "sqlite":
@@ -53,8 +57,8 @@ def missing_sqlite_file(url: str) -> Path | None:
     instead of creating an empty database at a mistyped path."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        return None
+    except (ArgumentError, ValueError):
+        return None  # make_engine says what is wrong with it
     database = parsed.database or ""
     if (
         parsed.get_backend_name() != "sqlite"
@@ -107,6 +111,8 @@ def current_revision(engine: Engine) -> str | None:
 
 
 EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_CONFIG = 64, 65, 66, 69, 78
+# PostgreSQL's answers that no restart changes: wrong credentials, a database or role that is missing
+_PERMANENT = ("password authentication failed", "does not exist", "no password supplied", "permission denied")
 
 
 def explain_error(exc: Exception) -> tuple[int, str, bool] | None:
@@ -126,15 +132,13 @@ def explain_error(exc: Exception) -> tuple[int, str, bool] | None:
     orig = getattr(exc, "orig", None)
     text = (str(orig) if orig is not None else str(exc)).strip().splitlines()
     reason = text[0] if text else type(exc).__name__
+    if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+        return EX_DATAERR, f"{reason}: not a ccagent database yet (`ccagent db upgrade` creates it)", False
     if isinstance(exc, OperationalError):
-        if "no such table" in reason:
-            return (
-                EX_DATAERR,
-                f"{reason}: not a ccagent database yet (`ccagent db upgrade` creates it)",
-                False,
-            )
         if "unable to open database file" in reason:
             return EX_NOINPUT, f"{reason} (a directory, or no permission?)", False
+        if any(x in reason for x in _PERMANENT):  # the server answered: a restart cannot mend it
+            return EX_CONFIG, f"refused: {reason}", False
         return EX_UNAVAILABLE, f"unreachable: {reason}", True
     if isinstance(exc, DatabaseError):
         return EX_DATAERR, reason, False
