@@ -106,8 +106,13 @@ class DialerRuntime:
                     pid, str(exc) if isinstance(exc, ProjectError) else f"{type(exc).__name__}: {exc}"
                 )
                 continue
-            self.contacts.set_rules(pid, rules)
-            self.dialer.start_project(run, pacer)
+            try:
+                self.contacts.set_rules(pid, rules)
+                self.dialer.start_project(run, pacer)  # reads the project's abandon record
+            except Exception:  # the database refused: not dialing, tried again at the next sync
+                log.exception("project %s could not start dialing; the next sync tries again", pid)
+                self.dialer.stop_project(pid)
+                continue
             started.add(pid)
             log.info("project %s started dialing", pid)
         self._running = (self._running & running.keys()) | started

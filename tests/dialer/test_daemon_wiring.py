@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from ccagent.app import dialer_runtime
 from ccagent.app.contacts_import import import_contacts
@@ -157,3 +158,35 @@ def test_R_SAFE_1_a_running_project_that_cannot_be_dialed_goes_to_error_and_the_
     assert set(runtime.dialer.engine.projects) == {"g-good"}
     assert service.get("b-good").status.value == "paused"
     engine.dispose()
+
+
+def test_R_SAFE_2_a_project_whose_start_the_database_refuses_is_not_left_dialing_untracked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = AccelClock(1.0, t0=T0)
+    daemon = Daemon(config_for(1, f"sqlite:///{tmp_path / 'run.db'}"), notifier=NullNotifier(), clock=clock)
+    runtime = attach_dialer(daemon)
+    service = ProjectService(
+        ProjectRepo(daemon.wiring.engine), clock=lambda: datetime.fromtimestamp(clock(), UTC)
+    )
+    for pid in ("a", "b"):
+        service.create(pid, pid, "operators", mode="predictive", queue="support")
+        service.start(pid)
+    real = runtime.dialer.store.abandon_record
+    refused = {"a"}
+
+    def abandon_record(project_id: str, since: float) -> Any:
+        if project_id in refused:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return real(project_id, since)
+
+    monkeypatch.setattr(runtime.dialer.store, "abandon_record", abandon_record)
+    runtime.sync_projects()
+    assert set(runtime.dialer.engine.projects) == {"b"}  # a is not dialing half-started
+    refused.clear()
+    runtime.sync_projects()  # the next sync starts it, with its record
+    assert set(runtime.dialer.engine.projects) == {"a", "b"}
+    service.pause("a")
+    runtime.sync_projects()
+    assert set(runtime.dialer.engine.projects) == {"b"}  # and a pause still stops it
+    daemon.wiring.engine.dispose()
