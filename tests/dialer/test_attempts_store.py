@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from ccagent.core.dialer.engine import Attempt, AttemptStatus, Outcome, Settlement
 from ccagent.storage.attempts_repo import AttemptStore
@@ -46,3 +48,22 @@ def test_R_SAFE_2_outbox_lifecycle_planned_originating_settled(migrated_engine: 
     # marking is idempotent and never moves a settled attempt back
     store.mark_originating(["a3"])
     assert {r.attempt_id: r.status for r in store.list()}["a3"] == "settled"
+
+
+def test_R_SAFE_2_one_ticks_outbox_commits_whole_or_not_at_all(migrated_engine: Engine) -> None:
+    store = AttemptStore(migrated_engine)
+    restored = Attempt("r1", "p1", "6", "+380441234566", "r1", T0)
+    store.plan([restored])  # left planned by a run that stopped before sending it
+    new = [Attempt("n1", "p1", "7", "+380441234567", "n1", T0 + 1)]
+    store.commit_outbox(new, ["r1"])
+    assert {r.attempt_id: r.status for r in store.list()} == {"r1": "originating", "n1": "originating"}
+    # a clash inside the transaction (an id already taken) leaves nothing of it behind
+    clash = [
+        Attempt("n2", "p1", "8", "+380441234568", "n2", T0 + 2),
+        Attempt("n1", "p1", "9", "+3804", "n1", T0),
+    ]
+    store.plan([Attempt("r2", "p1", "5", "+380441234565", "r2", T0)])
+    with pytest.raises(IntegrityError):
+        store.commit_outbox(clash, ["r2"])
+    rows = {r.attempt_id: r.status for r in store.list()}
+    assert "n2" not in rows and rows["r2"] == "planned"
