@@ -98,8 +98,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         Attempt(f"busy-{i}", "p1", f"c{i}", f"0441{i:07d}", f"busy-{i}", now - 5, AttemptStatus.ORIGINATING)
         for i in range(args.calls)
     ]
-    store.plan(in_flight)
-    store.mark_originating([a.attempt_id for a in in_flight])
+    store.commit_outbox(in_flight, [])
     contacts.load(store)
     port, server, client = await _port(args.pbx)
     service = DialerService(store=store, contacts=contacts, port=port, clock=lambda: now, keep_latencies=True)

@@ -88,7 +88,8 @@ class AttemptStore:
         self.engine = engine
 
     def plan(self, attempts: Sequence[Attempt]) -> None:
-        """Write new attempts as ``planned`` (nothing sent yet: safe to send after a crash)."""
+        """Write attempts as ``planned``, as a run that stopped between writing and sending them left
+        them (the daemon itself writes through :meth:`commit_outbox`); a restart sends them."""
         if not attempts:
             return
         with Session(self.engine) as s, s.begin():
@@ -104,18 +105,6 @@ class AttemptStore:
                     result={},
                 )
                 for a in attempts
-            )
-
-    def mark_originating(self, attempt_ids: Iterable[str]) -> None:
-        """Committed BEFORE the originate is written on the socket: it is never sent twice."""
-        ids = list(attempt_ids)
-        if not ids:
-            return
-        with Session(self.engine) as s, s.begin():
-            s.execute(
-                update(AttemptRow)
-                .where(AttemptRow.id.in_(ids), AttemptRow.status == AttemptStatus.PLANNED.value)
-                .values(status=AttemptStatus.ORIGINATING.value)
             )
 
     def commit_outbox(self, new: Sequence[Attempt], sending: Iterable[str]) -> None:

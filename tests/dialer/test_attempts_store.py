@@ -17,8 +17,8 @@ def test_R_SAFE_2_outbox_lifecycle_planned_originating_settled(migrated_engine: 
     a1 = Attempt("a1", "p1", "7", "+380441234567", "a1", T0)
     a2 = Attempt("a2", "p1", "8", "+380441234568", "a2", T0 + 1)
     a3 = Attempt("a3", "p2", "9", "+380441234569", "a3", T0 + 2)
-    store.plan([a1, a2, a3])
-    store.mark_originating(["a1", "a3"])
+    store.plan([a2])  # left planned by a run that stopped before sending it (an older version)
+    store.commit_outbox([a1, a3], [])
     store.set_action_ids([("a1", "ccagent-1-0001-5")])
     store.settle(
         [
@@ -45,8 +45,8 @@ def test_R_SAFE_2_outbox_lifecycle_planned_originating_settled(migrated_engine: 
     assert rows["a3"].status == "settled" and rows["a3"].outcome == "busy"
     assert rows["a3"].result == {"amd_status": None} and rows["a3"].call_id == "call-3"
     assert [r.attempt_id for r in store.list("p1")] == ["a1", "a2"]
-    # marking is idempotent and never moves a settled attempt back
-    store.mark_originating(["a3"])
+    # sending again never moves a settled attempt back
+    store.commit_outbox([], ["a3"])
     assert {r.attempt_id: r.status for r in store.list()}["a3"] == "settled"
 
 

@@ -77,8 +77,7 @@ def _replay(pbx: str, name: str, db_url: str, attempt: Attempt | None, contacts:
     pipe.apply = apply  # type: ignore[method-assign]
     pipe.on_call = service.on_call
     if attempt is not None:
-        store.plan([attempt])
-        store.mark_originating([attempt.attempt_id])
+        store.commit_outbox([attempt], [])  # sent by the previous run
         contacts.load(store)  # as the daemon does at start: the attempt in flight counts
         service.start_project(ProjectRun(attempt.project_id, kind="autoinformer"), ProgressivePacer())
         service.restore()
