@@ -83,6 +83,19 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def _row(a: Attempt, status: AttemptStatus) -> AttemptRow:
+    return AttemptRow(
+        id=a.attempt_id,
+        project_id=a.project_id,
+        contact_id=a.contact_id,
+        number=a.number,
+        status=status.value,
+        pbx_request_id=a.channel_id,
+        started_at=_dt(a.launched_at),
+        result={},
+    )
+
+
 class AttemptStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -93,19 +106,7 @@ class AttemptStore:
         if not attempts:
             return
         with Session(self.engine) as s, s.begin():
-            s.add_all(
-                AttemptRow(
-                    id=a.attempt_id,
-                    project_id=a.project_id,
-                    contact_id=a.contact_id,
-                    number=a.number,
-                    status=AttemptStatus.PLANNED.value,
-                    pbx_request_id=a.channel_id,
-                    started_at=_dt(a.launched_at),
-                    result={},
-                )
-                for a in attempts
-            )
+            s.add_all(_row(a, AttemptStatus.PLANNED) for a in attempts)
 
     def commit_outbox(self, new: Sequence[Attempt], sending: Iterable[str]) -> None:
         """One tick's outbox in one transaction: the new attempts, and every attempt about to be
@@ -115,19 +116,7 @@ class AttemptStore:
         if not ids:
             return
         with Session(self.engine) as s, s.begin():
-            s.add_all(
-                AttemptRow(
-                    id=a.attempt_id,
-                    project_id=a.project_id,
-                    contact_id=a.contact_id,
-                    number=a.number,
-                    status=AttemptStatus.ORIGINATING.value,
-                    pbx_request_id=a.channel_id,
-                    started_at=_dt(a.launched_at),
-                    result={},
-                )
-                for a in new
-            )
+            s.add_all(_row(a, AttemptStatus.ORIGINATING) for a in new)
             s.execute(
                 update(AttemptRow)
                 .where(AttemptRow.id.in_(ids), AttemptRow.status == AttemptStatus.PLANNED.value)
