@@ -13,15 +13,11 @@ import logging
 import math
 import sys
 from collections.abc import Callable, Sequence
+from os import EX_DATAERR, EX_NOINPUT, EX_USAGE
 from pathlib import Path
 from typing import NoReturn
 
 from ccagent.config import EX_CONFIG, Config, ConfigError, check_config_main, load_config
-
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_UNAVAILABLE = 69
 
 log = logging.getLogger("ccagent")
 

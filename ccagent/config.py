@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from os import EX_CONFIG, EX_OK  # sysexits, as every ccagent command uses them
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -27,9 +28,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-EX_OK = 0
-EX_CONFIG = 78
 
 #: Environment variables that override secrets, so they can stay out of the YAML file
 #: (systemd ``EnvironmentFile=`` / credentials).  Maps env var -> dotted config path.

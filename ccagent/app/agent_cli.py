@@ -17,15 +17,12 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from os import EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE
 from typing import Any
 
 from ccagent.config import Config, load_config
 
 __all__ = ["agent_states", "register", "set_paused"]
-
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_UNAVAILABLE = 69
 
 
 def agent_states(db_url: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from os import EX_UNAVAILABLE
 from typing import Any, Protocol
 
 from ccagent.app.bootstrap import Wiring, build
@@ -277,9 +278,6 @@ def _default_session(daemon: Daemon) -> PbxSession:
     from ccagent.pbx.esl import daemon_glue
 
     return daemon_glue.make_session(daemon)
-
-
-EX_UNAVAILABLE = 69
 
 
 def run_daemon(config: Config) -> int:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from os import EX_CANTCREAT
 from pathlib import Path
 from typing import TextIO
 
@@ -125,7 +126,6 @@ async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO
     return daemon
 
 
-EX_CANTCREAT = 73
 DEMO_MARK = "ccagent_demo_database"
 
 

@@ -12,10 +12,8 @@ import csv
 import io
 import json
 import sys
+from os import EX_DATAERR, EX_NOINPUT
 from typing import Any
-
-EX_DATAERR = 65
-EX_NOINPUT = 66
 
 
 def _value(text: str) -> Any:

@@ -9,6 +9,7 @@ brief lock is waited for rather than failing.  PostgreSQL gets
 
 from __future__ import annotations
 
+from os import EX_CONFIG, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,6 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_CONFIG = 64, 65, 66, 69, 78
 # PostgreSQL's answers that no restart changes: wrong credentials, a database or role that is missing
 _PERMANENT = ("password authentication failed", "does not exist", "no password supplied", "permission denied")
 
