@@ -144,6 +144,7 @@ def _not_ours(path: Path) -> str | None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
 
+    # not db.make_engine: its pragmas switch the file to WAL, a write to a file that may not be ours
     engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
     try:
         with engine.connect() as conn:
