@@ -191,6 +191,11 @@ def _detect_encoding(head: bytes, path: str) -> str:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise ImportFileError(f"{path}: UTF-16 text is not supported; save the file as UTF-8 or CSV (cp1251)")
     if b"\x00" in head:
+        if _looks_utf16(head):
+            raise ImportFileError(
+                f"{path}: UTF-16 text (without a byte order mark) is not supported; "
+                "save the file as UTF-8 or CSV (cp1251)"
+            )
         raise ImportFileError(f"{path}: binary file (NUL bytes), not CSV or XLSX")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
@@ -205,6 +210,27 @@ def _detect_encoding(head: bytes, path: str) -> str:
     if controls > len(text) // 100:
         raise ImportFileError(f"{path}: binary file, not CSV or XLSX")
     return "cp1251"
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """Text saved as UTF-16 with no BOM (some spreadsheet exports) has NULs at every other byte.
+
+    A contacts file is mostly digits and separators, so one byte of each pair is then mostly
+    zero; random binary data has few zeros.  Said apart so the admin is told to re-save the
+    file, not that it is garbage.
+    """
+    head = head[: len(head) // 2 * 2]
+    if len(head) < 8:
+        return False
+    for codec, zeros in (("utf-16-le", head[1::2]), ("utf-16-be", head[0::2])):
+        if zeros.count(0) >= 0.5 * len(zeros):
+            try:
+                text = codecs.getincrementaldecoder(codec)().decode(head, final=False)
+            except UnicodeDecodeError:
+                continue
+            if all(ch.isprintable() or ch in "\t\r\n" for ch in text):
+                return True
+    return False
 
 
 def _sniff_delimiter(sample: str) -> str:

@@ -172,6 +172,11 @@ def _cmd(args: argparse.Namespace) -> int:
                   f"{rep.merged} merged with the base, {rep.duplicates} duplicates in the file, "
                   f"{rep.bad_rows} bad rows; {rep.added_to_project} added to {project.id}, "
                   f"{rep.already_in_project} already in it")  # fmt: skip
+            if rep.rows and rep.bad_rows == rep.rows:
+                # a wrong column layout or region makes every row bad: a script must not take
+                # that for a successful upload
+                print(f"{args.file}: every row is bad, nothing was imported", file=sys.stderr)
+                return EX_DATAERR
         return 0
     except UnknownProject as exc:
         print(str(exc), file=sys.stderr)

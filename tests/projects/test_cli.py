@@ -54,3 +54,20 @@ def test_R_PRJ_7_cli_create_import_start_list_complete(
     assert main(["project", "show", "nope", *db]) == 66
     assert main(["project", "create", "x", "X", "--set", "colour=red", *db]) == 65
     assert "settings.colour" in capsys.readouterr().err
+
+
+def test_R_PRJ_7_cli_import_where_every_row_is_bad_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file whose every row is refused must not exit 0: an upload script would call it done."""
+    db = ["--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("phone;name\n12;A\nabc;B\n", encoding="utf-8")
+    assert main(["project", "create", "p", "P", "--queue", "sales", *db]) == 0
+    assert main(["project", "import", "p", str(bad), "-q", *db]) == 65
+    err = capsys.readouterr().err
+    assert "line 2:" in err and "line 3:" in err and "every row is bad, nothing was imported" in err
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("phone;name\n12;A\n0501234567;B\n", encoding="utf-8")
+    assert main(["project", "import", "p", str(mixed), "-q", *db]) == 0
+    assert "1 new contacts" in capsys.readouterr().out

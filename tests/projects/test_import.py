@@ -150,8 +150,10 @@ def _nothing_imported(engine: Engine) -> None:
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(2000), "binary file"),
         (b"name;city\nIvan;Kyiv\nOlga;Lviv\n", "no phone column"),
         (b"PK\x03\x04garbage-not-a-zip", "not a readable XLSX"),
+        ("phone;name\r\n0501234567;Іван\r\n".encode("utf-16-le"), "UTF-16 text .without a byte order mark"),
+        ("phone;name\r\n0501234567;Іван\r\n".encode("utf-16-be"), "UTF-16 text .without a byte order mark"),
     ],
-    ids=["empty", "blank-lines", "all-bytes", "png", "no-phone-column", "broken-xlsx"],
+    ids=["empty", "blank-lines", "all-bytes", "png", "no-phone-column", "broken-xlsx", "utf16le", "utf16be"],
 )
 def test_R_PRJ_7_unreadable_files_import_nothing(
     migrated_engine: Engine, tmp_path: Path, service: ProjectService, content: bytes, message: str
