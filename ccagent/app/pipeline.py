@@ -20,15 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
 from ccagent.app.metrics import Metrics
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.core.mapping import EmployeeMapper
 from ccagent.storage.journal import EventJournal
-from ccagent.storage.repositories import CallStore
+from ccagent.storage.repositories import CallStore, save_isolating
 
 log = logging.getLogger(__name__)
 
@@ -178,18 +176,24 @@ class Pipeline:
         if not p.calls and not p.statuses and not p.journal and not p.drop:
             return 0
         records = list(p.calls.values())
-        try:
-            self.store.save_calls(records, offer_employee=self.mapper.employee_of)
-        except (OperationalError, InterfaceError):
-            raise  # the database is unreachable: the caller retries with everything kept
-        except DBAPIError:
-            # The database refused something in the batch: store the others, name the culprits.
-            failed = self.store.save_calls_isolating(records, offer_employee=self.mapper.employee_of)
-            for cid, reason in failed.items():
-                self.metrics.bad_events.labels("store").inc()
-                log.error("call %s could not be stored and was skipped: %s", cid, reason)
+        # An unreachable database raises here and the caller retries with everything kept; a call
+        # the database refuses, or one no row can hold, is named and skipped: retrying it would
+        # wedge every later call behind it.
+        failed = self.store.save_calls_isolating(records, offer_employee=self.mapper.employee_of)
+        for cid, reason in failed.items():
+            self.metrics.bad_events.labels("store").inc()
+            log.error("call %s could not be stored and was skipped: %s", cid, reason)
         if p.statuses:
-            self.store.save_agent_statuses(p.statuses, pbx=self.pbx, employee_of=self.mapper.employee_of)
+            bad = save_isolating(
+                lambda batch: self.store.save_agent_statuses(
+                    batch, pbx=self.pbx, employee_of=self.mapper.employee_of
+                ),
+                p.statuses,
+                lambda s: f"{s.extension} {s.action} at {s.ts}",
+            )
+            for status, reason in bad.items():
+                self.metrics.bad_events.labels("store").inc()
+                log.error("agent status %s could not be stored and was skipped: %s", status, reason)
         if p.drop:
             self.journal.drop(sorted(p.drop))
             self._journaled -= p.drop

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ccagent.core.legs.model import AgentOffer, CallRecord, Direction, Disposition, Leg, OfferOutcome, Role
 from ccagent.core.pbx_events import AgentStatus
@@ -29,6 +29,48 @@ _calls = CallRow.__table__
 _legs = CallLegRow.__table__
 _offers = AgentOfferRow.__table__
 _states = AgentStateRow.__table__
+
+
+_T = TypeVar("_T")
+
+# The database cannot be reached right now: retry everything later, never drop anything.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+def _reason(exc: Exception) -> str:
+    """One line naming why a row failed: the driver's message, never the bound parameters."""
+    inner = exc.orig if isinstance(exc, DBAPIError) else exc
+    text = str(inner).splitlines()[0] if str(inner) else ""
+    return f"{type(inner).__name__}: {text}"
+
+
+def save_isolating(
+    save: Callable[[Sequence[_T]], object], items: Sequence[_T], name: Callable[[_T], str]
+) -> dict[str, str]:
+    """``save(items)``, or, if that fails for any reason but an unreachable database, each alone.
+
+    Returns ``{name(item): reason}`` for the items that could not be stored: one the database
+    refuses, or whose row cannot even be built (a value no column holds), fails alone and the
+    others are stored.  An unreachable database (``TRANSIENT_DB_ERRORS``) raises instead, so the
+    caller keeps everything and retries; the saves are idempotent, so an item stored before the
+    outage is stored again identically.
+    """
+    try:
+        save(items)
+        return {}
+    except TRANSIENT_DB_ERRORS:
+        raise
+    except Exception:  # isolated item by item below
+        pass
+    failed: dict[str, str] = {}
+    for item in items:
+        try:
+            save([item])
+        except TRANSIENT_DB_ERRORS:
+            raise
+        except Exception as exc:  # named in the result, the others still stored
+            failed[name(item)] = _reason(exc)
+    return failed
 
 
 def utc(ts: float) -> datetime:
@@ -189,27 +231,10 @@ class CallStore:
     def save_calls_isolating(
         self, records: Sequence[CallRecord], *, offer_employee: EmployeeOf | None = None
     ) -> dict[str, str]:
-        """Like ``save_calls``, but one unstorable call does not lose the others.
-
-        The batch is tried first (the fast path); if the database refuses it,
-        each call is saved in its own transaction.  Returns ``{call_id: reason}``
-        for the calls that could not be stored (reason = exception class and
-        the driver's message, without bound parameters).
-        """
-        try:
-            self.save_calls(records, offer_employee=offer_employee)
-            return {}
-        except DBAPIError:
-            pass
-        failed: dict[str, str] = {}
-        for record in records:
-            try:
-                self.save_calls([record], offer_employee=offer_employee)
-            except DBAPIError as exc:
-                failed[record.call_id] = (
-                    f"{type(exc.orig).__name__}: {str(exc.orig).splitlines()[0] if str(exc.orig) else ''}"
-                )
-        return failed
+        """Like ``save_calls``, but one unstorable call does not lose the others (see ``save_isolating``)."""
+        return save_isolating(
+            lambda batch: self.save_calls(batch, offer_employee=offer_employee), records, lambda r: r.call_id
+        )
 
     def delete_calls(self, call_ids: Sequence[str]) -> None:
         with self._engine.begin() as conn:

@@ -31,7 +31,8 @@ def test_R_SAFE_1_bad_messages_are_logged_with_ids_counted_and_skipped(
         _bad("Hangup", Uniqueid="9.8", Cause="not-a-number"),  # tolerated: cause 0
         _bad("BridgeEnter", Uniqueid="9.7"),  # no BridgeUniqueid
         _bad("DialBegin", Uniqueid="9.6"),  # no DestUniqueid
-        _bad("Newstate", Timestamp="yesterday", Uniqueid="9.5"),  # unparsable time
+        _bad("Newstate", Timestamp="yesterday", Uniqueid="9.5"),  # tolerated: the newest PBX time
+        _bad("Hangup", Timestamp="nan", Uniqueid="9.4", Cause="99999999999999999999"),  # same, cause 0
     ]
     caplog.set_level(logging.WARNING)
     messages = list(iter_ami_capture(ONE_CALL / "ami.log"))
@@ -42,12 +43,33 @@ def test_R_SAFE_1_bad_messages_are_logged_with_ids_counted_and_skipped(
                 pipe.feed(g)
     pipe.flush()
     bad = wiring.metrics.bad_events.labels("translate")._value.get()
-    assert bad == 4
+    assert bad == 3
     logged = caplog.text
     assert "Event=Newchannel" in logged and "Linkedid=9.9" in logged and "ActionID=a-1" in logged
-    assert "Uniqueid=9.5" in logged
+    assert "Uniqueid=9.5" not in logged and "Uniqueid=9.4" not in logged
     legs, calls = stored(sqlite_url)
     assert mismatches(expected(ONE_CALL), legs, calls) == []
+
+
+def test_R_SAFE_1_absurd_pbx_numbers_cannot_wedge_the_store(sqlite_url: str) -> None:
+    """``Timestamp: nan`` or a 20-digit cause parse as numbers, yet no row can hold them.
+
+    They reached the store, which could not write the call, and the daemon retried that batch
+    forever: every later call went unrecorded.  The call is kept, the absurd number replaced.
+    """
+    wiring = build(
+        parse_config({"legs": {"project_variable": "LAB_PROJECT"}}), pbx="asterisk", db_url=sqlite_url
+    )
+    for msg in iter_ami_capture(ONE_CALL / "ami.log"):
+        if msg.get("Event") == "Hangup":
+            absurd = {"Timestamp": "nan", "Cause": "99999999999999999999"}
+            msg = AmiMessage.from_pairs([(k, absurd.get(k, v)) for k, v in msg.items()])
+        wiring.pipeline.feed(msg)
+    assert wiring.pipeline.flush() == 1
+    legs, calls = stored(sqlite_url)
+    problems = mismatches(expected(ONE_CALL), legs, calls)
+    assert problems == [], problems  # talk time from the events before: within the 1 s tolerance
+    assert {row["hangup_cause"] for row in legs} <= {0, 16, None}
 
 
 def test_R_SAFE_3_a_message_carrying_a_secret_is_never_logged_whole(

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ccagent.core.legs.model import Direction, Disposition, OfferOutcome, Role
 from ccagent.core.pbx_events import AgentStatus
-from ccagent.storage.repositories import CallStore
+from ccagent.storage.repositories import CallStore, save_isolating
 from ccagent.storage.views import (
     report_agent_offers,
     report_agent_states,
@@ -224,6 +225,35 @@ def test_R_SAFE_1_one_unstorable_call_does_not_lose_the_batch(store: CallStore, 
     assert list(failed) == ["bad"] and "unique" in failed["bad"].lower()
     assert store.call_ids() == ["g0", "g1", "g2"]
     assert store.save_calls_isolating(good) == {}
+
+
+def test_R_SAFE_1_a_call_no_row_can_hold_fails_alone(store: CallStore, build: Any) -> None:
+    """A value the driver or datetime cannot take (not a database refusal) must not lose the batch."""
+    good = [build.record(f"g{i}") for i in range(2)]
+    nan_leg = build.record("nan", (build.leg("nan", 0, started_at=float("nan")),))
+    huge_cause = build.record("cause", (build.leg("cause", 0, hangup_cause=10**20),))
+    failed = store.save_calls_isolating([good[0], nan_leg, huge_cause, good[1]])
+    assert sorted(failed) == ["cause", "nan"]
+    assert store.call_ids() == ["g0", "g1"]
+
+
+def test_R_SAFE_2_an_unreachable_database_mid_isolation_raises_so_nothing_is_dropped() -> None:
+    """Isolating item by item must not mistake an outage for a bad item: the caller retries all."""
+    saved: list[str] = []
+
+    def save(batch: Sequence[str]) -> None:
+        if len(batch) > 1:
+            raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+        if batch[0] == "down":
+            raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+        if batch[0] == "refused":
+            raise IntegrityError("INSERT", {}, Exception("duplicate key\nDETAIL: secret"))
+        saved.extend(batch)
+
+    assert save_isolating(save, ["a", "refused", "b"], str) == {"refused": "Exception: duplicate key"}
+    assert saved == ["a", "b"]
+    with pytest.raises(OperationalError):
+        save_isolating(save, ["c", "down", "d"], str)
 
 
 def test_R_REP_1_sqlite_time_text_is_sqlalchemys_storage_format(sqlite_url: str, build: Any) -> None:

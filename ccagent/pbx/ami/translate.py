@@ -12,12 +12,14 @@ lookup.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.pbx_events import DialStatus, PartyKind
+from ccagent.pbx.values import epoch_seconds, q850
 
 Msg = Mapping[str, str]
 
@@ -89,10 +91,12 @@ def _int(value: str | None, default: int = 0) -> int:
 
 
 def _float(value: str | None) -> float | None:
+    """A finite number, or None: ``nan``/``inf`` parse as floats but no figure can use them."""
     try:
-        return float(value) if value not in (None, "") else None
+        x = float(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return x if x is not None and math.isfinite(x) else None
 
 
 def _on_channel(m: Msg, ts: float) -> dict[str, Any]:
@@ -204,12 +208,12 @@ class AmiTranslator:
                 self.begin_snapshot()
                 self._snapshot_items.setdefault(msg.get("ActionID", ""), [])
             return []
-        ts_text = msg.get("Timestamp")
-        if ts_text:
-            ts = float(ts_text)
+        ts_or_none = epoch_seconds(_float(msg.get("Timestamp")))
+        if ts_or_none is not None:
+            ts = ts_or_none
             if ts > self.last_ts:
                 self.last_ts = ts
-        else:
+        else:  # no timestamp, or one no clock can show (nan, year 30000): the newest we know
             ts = now if now is not None else self.last_ts
         handler = self._dispatch.get(name)
         if handler is None:
@@ -292,7 +296,7 @@ class AmiTranslator:
         return [
             ev.HangupRequested(
                 **_on_channel(m, ts),
-                cause=_int(cause) if cause else None,
+                cause=q850(_int(cause)) if cause else None,
                 # SoftHangupRequest: asked from inside the PBX (AMI, dialplan, bridge peer).
                 by_ami=m.get("Event") == "SoftHangupRequest",
             )
@@ -304,7 +308,7 @@ class AmiTranslator:
         return [
             ev.ChannelHangup(
                 **_on_channel(m, ts),
-                cause=_int(m.get("Cause")),
+                cause=q850(_int(m.get("Cause"))),
                 cause_text=m.get("Cause-txt", ""),
             )
         ]

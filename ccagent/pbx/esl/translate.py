@@ -59,6 +59,7 @@ from ccagent.core.pbx_events import (
     UserEvent,
     VariableSet,
 )
+from ccagent.pbx.values import epoch_seconds, q850
 
 __all__ = [
     "HANGUP_CAUSES",
@@ -202,16 +203,17 @@ def cause_code(name: str | None) -> int:
     if not name:
         return 0
     if name.isdigit():
-        return int(name)
+        return q850(int(name))
     return HANGUP_CAUSES.get(name, 0)
 
 
-def _ts(e: Mapping[str, str]) -> float:
+def _ts(e: Mapping[str, str]) -> float | None:
+    """The event's PBX time in epoch seconds; None when missing or not a time the store can hold."""
     raw = e.get("Event-Date-Timestamp", "")
     try:
-        return int(raw) / 1_000_000
-    except ValueError:
-        return 0.0
+        return epoch_seconds(int(raw) / 1_000_000)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _short_queue(name: str | None) -> str | None:
@@ -326,9 +328,13 @@ class FsTranslator:
             if headers.get(SNAPSHOT_MARKER) == "snapshot":
                 ts = self.last_ts or (now if now is not None else 0.0)
                 return [self.snapshot(str(headers.get("_body", "")), ts)]
-            ts = _ts(headers)
-            if ts > self.last_ts:
-                self.last_ts = ts
+            ts_or_none = _ts(headers)
+            if ts_or_none is None:  # no usable timestamp: the newest PBX time we know
+                ts = self.last_ts or (now if now is not None else 0.0)
+            else:
+                ts = ts_or_none
+                if ts > self.last_ts:
+                    self.last_ts = ts
             handler = self._dispatch.get(headers.get("Event-Name", ""))
             if handler is None:
                 return []

@@ -162,3 +162,18 @@ def test_r_pbx_5_show_channels_snapshot_links_known_channels() -> None:
     cust, agent = snap.channels
     assert agent.extension == "1001" and agent.call == cust.channel and agent.up
     assert t.snapshot("not json", 1.0).complete is False
+
+
+def test_r_safe_1_a_missing_or_absurd_timestamp_takes_the_newest_pbx_time() -> None:
+    """Not 0.0 (a leg would end in 1970, before it began) and not year 30000 (no row holds it)."""
+    t = FsTranslator()
+    at = {"Event-Date-Timestamp": "1700000000500000"}
+    for i, raw in enumerate(("", "garbage", "99999999999999999999999", "-5")):
+        t.translate(
+            {"Event-Name": "CHANNEL_CREATE", "Unique-ID": f"c{i}", "Caller-Caller-ID-Number": "100", **at}
+        )
+        events = t.translate(
+            {"Event-Name": "CHANNEL_ANSWER", "Unique-ID": f"c{i}", "Event-Date-Timestamp": raw}
+        )
+        assert events and {e.ts for e in events} == {1_700_000_000.5}, raw
+    assert cause_code("99999999999999") == 0 and cause_code("16") == 16
