@@ -196,8 +196,13 @@ class EslParser:
     # -- internals -----------------------------------------------------------------------------------
 
     def _next(self) -> EslFrame | None:
+        """The next complete frame, or None until more bytes come.
+
+        A loop, not recursion: a read may hold thousands of unusable frames in a row (a
+        flood of junk, a lying Content-Length repeated), and each one only advances the buffer.
+        """
         buf = self._buf
-        if self._pending is None:
+        while self._pending is None:
             # skip blank lines between frames
             i = 0
             n = len(buf)
@@ -209,12 +214,12 @@ class EslParser:
             if end < 0:
                 if len(buf) > self.max_header:
                     self._resync(1)
-                    return self._next()
+                    continue
                 return None
             headers = self._parse_headers(bytes(buf[:end]))
             if headers is None:
                 self._resync(1)
-                return self._next()
+                continue
             del buf[: end + 2]
             raw_len = headers.get("Content-Length")
             if raw_len is None:
@@ -225,7 +230,7 @@ class EslParser:
                 length = -1
             if length < 0 or length > self.max_frame:
                 self.malformed += 1
-                return self._next()
+                continue
             self._pending = (headers, length)
         headers, length = self._pending
         if len(buf) < length:

@@ -164,6 +164,18 @@ def test_r_safe_1_huge_or_garbage_length_does_not_wedge() -> None:
     assert p.buffered == 0
 
 
+def test_r_safe_1_thousands_of_unusable_frames_in_one_read() -> None:
+    """Each rejected frame used to cost a stack frame: ~1000 in one read raised RecursionError."""
+    junk = (
+        b"Content-Type: text/event-plain\nContent-Length: 99999999999\n\n" * 3000
+        + b"Content-Type: log/data\nno colon on this line\n\n" * 3000
+    )
+    p = EslParser(max_frame=1 << 20)
+    out = p.feed(junk + _frame("HEARTBEAT", 9))
+    assert [f.event["Event-Name"] for f in out if f.event] == ["HEARTBEAT"]
+    assert p.malformed >= 6000
+
+
 def test_r_safe_1_endless_header_garbage_is_bounded() -> None:
     p = EslParser(max_header=1024)
     for _ in range(100):
