@@ -83,6 +83,10 @@ def _clean(value: str | None) -> str | None:
     return None if value in UNKNOWN else value
 
 
+# A CoreShowChannels answer arrives within the client's 30-s list timeout or never.
+LIST_ABANDONED_AFTER_S = 120.0
+
+
 def _int(value: str | None, default: int = 0) -> int:
     try:
         return int(value) if value not in (None, "") else default
@@ -136,6 +140,9 @@ class AmiTranslator:
         self._snapshot_items: dict[str, list[ev.ChannelSnapshotItem]] = {}
         self._created_during_list: set[str] = set()
         self._listing = 0
+        # PBX time of the first channel created while the list runs (the PBX clock of the
+        # request itself is unknown: a Response carries no Timestamp)
+        self._listing_since: float | None = None
         self.last_ts = 0.0
         self._dispatch: dict[str, Callable[[Msg, float], list[ev.PbxEvent]]] = {
             "Newchannel": self._newchannel,
@@ -227,6 +234,7 @@ class AmiTranslator:
         drop is forgotten, or its channels would be kept alive forever.
         """
         self._listing = 1
+        self._listing_since = None
         self._created_during_list.clear()
         self._snapshot_items.clear()
 
@@ -255,7 +263,15 @@ class AmiTranslator:
         party, ext = self.party_of(name)
         state = m.get("ChannelState", "")
         if self._listing:
-            self._created_during_list.add(uid)
+            if self._listing_since is None:
+                self._listing_since = ts
+            if ts - self._listing_since <= LIST_ABANDONED_AFTER_S:
+                self._created_during_list.add(uid)
+            else:
+                # the list never completed (refused for lack of privilege, timed out): without
+                # this, every channel of the connection would be remembered, for days
+                self._listing = 0
+                self._created_during_list.clear()
         return [
             ev.ChannelCreated(
                 **_on_channel(m, ts),
