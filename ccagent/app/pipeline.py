@@ -91,6 +91,9 @@ class Pipeline:
         for call_id, events in open_calls.items():
             self.tracker.restore(call_id, events)
             self._journaled.add(call_id)
+        restore_translator = getattr(self.translator, "restore", None)
+        if restore_translator is not None:  # FreeSWITCH: which channel is whose lives in the translator
+            restore_translator([e for events in open_calls.values() for e in events])
         self.metrics.open_calls.set(len(self.tracker.calls))
         return len(open_calls)
 

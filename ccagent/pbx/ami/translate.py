@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ccagent.core import pbx_events as ev
@@ -226,6 +226,20 @@ class AmiTranslator:
         if handler is None:
             return []
         return handler(msg, ts)
+
+    def restore(self, events: Iterable[ev.PbxEvent]) -> None:
+        """Take back what a restarted daemon's journal says of calls in progress (R-SAFE-2).
+
+        AMI events carry their call (Linkedid), so the only state that matters is a spy's
+        ChanSpy options: without them a whisper or barge that starts after the restart was
+        stored as plain listening.
+        """
+        for e in sorted(events, key=lambda x: x.ts):
+            self.last_ts = max(self.last_ts, e.ts)
+            if isinstance(e, ev.AppStarted) and e.app in ("ChanSpy", "ExtenSpy"):
+                self._spy_options[e.channel] = e.data.partition(",")[2]
+            elif isinstance(e, ev.ChannelHangup):
+                self._spy_options.pop(e.channel, None)
 
     def begin_snapshot(self) -> None:
         """A (re)connection asks CoreShowChannels: channels created from now on are live.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ccagent.core.pbx_events import (
@@ -342,6 +342,72 @@ class FsTranslator:
         except (KeyError, ValueError, TypeError, IndexError, AttributeError):
             self.unknown_events += 1
             return []
+
+    def restore(self, events: Iterable[PbxEvent]) -> None:
+        """Rebuild the channel map of calls in progress from a restarted daemon's journal (R-SAFE-2).
+
+        ESL events name a channel, not its call: which call a channel belongs to, who dialled
+        it, whether it answered, what it is bridged with, all live only here.  The tracker is
+        restored from the journal; without this the agent leg created after a restart became a
+        call of its own, and the bridge between a known and an unknown channel was dropped.
+        The journal holds the normalized events this translator produced, so replaying them in
+        time order gives back the same state.
+        """
+        for e in sorted(events, key=lambda x: x.ts):
+            self.last_ts = max(self.last_ts, e.ts)
+            if isinstance(e, ChannelCreated):
+                self._chans.setdefault(
+                    e.channel, _Chan(call=e.call, name=e.name, party=e.party, extension=e.extension)
+                )
+                continue
+            chan = self._chans.get(getattr(e, "channel", ""))
+            match e:
+                case DialBegin():
+                    dest = self._chans.get(e.dest)
+                    if dest is not None:
+                        dest.dial_open = True
+                        dest.parent = e.channel or None
+                        if e.channel in self._att_xfer:
+                            dest.att_xfer_from = e.channel
+                            self._consults[e.dest] = e.channel
+                case DialEnd():
+                    dest = self._chans.get(e.dest)
+                    if dest is not None:
+                        dest.dial_open = False
+                case QueueJoin():
+                    self._member_queue[e.channel] = e.queue
+                case QueueAgentCalled():
+                    self._agent_calls[e.member] = (e.channel, e.queue, e.extension, e.ts)
+                case Transfer(kind="attended"):
+                    self._att_xfer.pop(e.transferer, None)
+                    if e.target_channel is not None:
+                        self._consults.pop(e.target_channel, None)
+            if chan is None:
+                continue
+            match e:
+                case ChannelRinging():
+                    chan.rang = True
+                case ChannelAnswered():
+                    chan.answered = True
+                case HangupRequested():
+                    chan.hangup_req = True
+                case ChannelHangup():
+                    chan.done = True
+                    chan.done_ts = e.ts
+                case BridgeEnter():
+                    chan.bridges.add(e.bridge)
+                    a, _, b = e.bridge.partition("/")
+                    chan.partner = b if a == e.channel else a
+                case BridgeLeave():
+                    chan.bridges.discard(e.bridge)
+                case VariableSet():
+                    chan.vars_seen[e.name] = e.value
+                case Transfer(kind="blind"):
+                    chan.xfer_seen += 1
+                case AppStarted(app="att_xfer") if chan.partner is not None:
+                    self._att_xfer[e.channel] = chan.partner
+                case UserEvent(name="CcagentResult"):
+                    chan.result_reported = True
 
     def connection_lost(self, ts: float) -> list[PbxEvent]:
         """End of a connection / capture file: the engine reconciles on the next snapshot."""
