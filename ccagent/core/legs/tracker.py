@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.fold import fold_call
@@ -59,6 +59,9 @@ class CallTracker:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._dead_channels: OrderedDict[str, None] = OrderedDict()
         self._lost_at: float | None = None  # when the connection dropped, until the next snapshot
+        # channels adopted from a snapshot, under the call the listing guessed, until an event
+        # of their own says which call they belong to
+        self._adopted: dict[str, str] = {}
 
     # -- queries ---------------------------------------------------------------------
     def open_call_ids(self) -> list[str]:
@@ -101,6 +104,8 @@ class CallTracker:
                 if e.channel and e.channel in self._chan_call:
                     self._route(e, call_id=self._chan_call[e.channel])
             case ev.ChannelEvent():
+                if isinstance(e, ev.ChannelCreated) and e.channel in self._adopted:
+                    self._rehome(e.channel, e.call)
                 try:
                     finished = self._route(e)
                 except FoldError as err:
@@ -143,6 +148,10 @@ class CallTracker:
         call.events.append(e)
         moved: list[OpenCall] = []
         for uid in _channels_of(e):
+            if uid in self._adopted and uid != e.channel:
+                # an event of another channel (a queue connecting its agent, a dial) names the
+                # call of a channel the listing had to guess
+                self._rehome(uid, cid)
             if uid and uid not in call.ended and uid not in self._dead_channels and uid not in call.live:
                 call.live.add(uid)
                 previous = self._chan_call.get(uid)
@@ -164,7 +173,42 @@ class CallTracker:
                 return finished + self._finish(call)
         return finished
 
+    def _rehome(self, uid: str, call_id: str) -> None:
+        """Move a snapshot-adopted channel to the call its first real event names (or claims it).
+
+        A channel listed after a reconnect, whose creation fell in the gap, is adopted under
+        the listing's call id; FreeSWITCH lists a mod_callcenter agent leg under its own uuid,
+        not its customer's call.  Left there, the agent leg became a phantom missed call and
+        the customer's call an abandoned one.  The listing's events (its creation time, its
+        answer) go along, so the leg keeps its times.
+        """
+        guess = self._adopted.pop(uid)
+        if guess == call_id:
+            return
+        source = self.calls.get(guess)
+        if source is None or uid not in source.live:
+            return
+        moving = [x for x in source.events if isinstance(x, ev.ChannelEvent) and x.channel == uid]
+        source.events = [
+            x for x in source.events if not (isinstance(x, ev.ChannelEvent) and x.channel == uid)
+        ]
+        source.live.discard(uid)
+        del self._chan_call[uid]
+        if not source.live and not source.events:
+            del self.calls[guess]  # it only ever held the guess: no call to finish
+        target = self.calls.get(call_id)
+        if target is None:
+            if call_id in self._finished:
+                return
+            target = self.calls[call_id] = OpenCall(call_id=call_id)
+        for x in moving:  # into time order, leaving the target's own events as they came
+            at = next((i for i, y in enumerate(target.events) if y.ts > x.ts), len(target.events))
+            target.events.insert(at, replace(x, call=call_id))
+        target.live.add(uid)
+        self._chan_call[uid] = call_id
+
     def _forget_channel(self, uid: str) -> None:
+        self._adopted.pop(uid, None)
         self._chan_call.pop(uid, None)
         self._dead_channels[uid] = None
         if len(self._dead_channels) > _FINISHED_MEMORY:
@@ -211,6 +255,7 @@ class CallTracker:
                 originated=False,
             )
             self._route(created)
+            self._adopted[item.channel] = item.call
             if item.up:
                 self._route(ev.ChannelAnswered(ts=snap.ts, channel=item.channel, call=item.call))
         if not snap.complete:
