@@ -88,6 +88,15 @@ class Pipeline:
     def restore(self) -> int:
         """Re-open calls journaled by a previous run; returns how many."""
         open_calls = self.journal.load_open()
+        # A flush stores a finished call, then drops its journal rows: a crash between the two
+        # leaves rows of a call already stored.  Re-opened, the reconnect's listing would close
+        # it again, with a guessed end, over the right row.
+        stored = self.store.stored_among(list(open_calls))
+        if stored:
+            log.warning("journal held %d call(s) already stored (a crash mid-flush); dropped", len(stored))
+            self.journal.drop(sorted(stored))
+            self.tracker.mark_finished(stored)
+            open_calls = {cid: evs for cid, evs in open_calls.items() if cid not in stored}
         for call_id, events in open_calls.items():
             self.tracker.restore(call_id, events)
             self._journaled.add(call_id)

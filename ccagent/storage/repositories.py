@@ -318,6 +318,16 @@ class CallStore:
                     )
         return [records[c] for c in call_ids if c in records]
 
+    def stored_among(self, call_ids: Sequence[str]) -> set[str]:
+        """Which of these calls are already stored."""
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for chunk in _chunks(list(call_ids), _ID_CHUNK):
+                found.update(
+                    conn.execute(select(_calls.c.call_id).where(_calls.c.call_id.in_(chunk))).scalars()
+                )
+        return found
+
     def call_ids(self) -> list[str]:
         with self._engine.connect() as conn:
             return list(conn.execute(select(_calls.c.call_id).order_by(_calls.c.call_id)).scalars())

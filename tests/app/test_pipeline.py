@@ -88,3 +88,36 @@ def test_R_PBX_6_ingest_refuses_a_capture_of_the_other_pbx(tmp_path: Path, sqlit
     esl = next((TRACES / "freeswitch").glob("*/esl.log"))
     with pytest.raises(ValueError, match="not AMI"):
         ingest_files(parse_config({}), [esl], pbx="asterisk", db_url=sqlite_url)
+
+
+def test_R_SAFE_2_a_crash_between_storing_a_call_and_dropping_its_journal_changes_nothing(
+    sqlite_url: str,
+) -> None:
+    """The restarted daemon must not re-open a call it already stored and re-close it by guess."""
+    from ccagent.core import pbx_events as ev
+
+    config = parse_config({"legs": {"project_variable": "LAB_PROJECT"}})
+    first = build(config, pbx="asterisk", db_url=sqlite_url).pipeline
+    messages = list(iter_ami_capture(ONE_CALL / "ami.log"))
+    for msg in messages[: len(messages) // 2]:
+        first.feed(msg)
+    first.flush()  # mid-call: the call's events are journaled
+    for msg in messages[len(messages) // 2 :]:
+        first.feed(msg)
+
+    def crash(_ids: object) -> None:
+        raise SystemExit("killed after the call was committed")
+
+    first.journal.drop = crash  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        first.flush()
+    good = stored(sqlite_url)
+    assert mismatches(expected(ONE_CALL), *good) == []
+
+    again = build(config, pbx="asterisk", db_url=sqlite_url).pipeline
+    assert again.restore() == 0
+    assert again.journal.count() == 0
+    last = max(float(m["Timestamp"]) for m in messages if m.get("Timestamp"))
+    again.apply(ev.ChannelsSnapshot(ts=last + 60, channels=(), complete=True))  # the reconnect's listing
+    again.flush()
+    assert stored(sqlite_url) == good
