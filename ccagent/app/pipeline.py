@@ -48,6 +48,7 @@ class _Pending:
     statuses: list[ev.AgentStatus] = field(default_factory=list)
     journal: dict[str, list[ev.PbxEvent]] = field(default_factory=dict)
     drop: set[str] = field(default_factory=set)
+    rewrite: set[str] = field(default_factory=set)  # journal rows replaced by ``journal``'s, not added to
     arrivals: list[float] = field(default_factory=list)  # monotonic arrival times (latency metric)
 
     def __len__(self) -> int:
@@ -183,8 +184,11 @@ class Pipeline:
         p = self._pending
         if final and not self.journal_open_calls:
             for cid in self.tracker.open_call_ids():
-                if cid not in self._journaled:
-                    p.journal[cid] = self.tracker.events_of(cid)
+                # a call restored from the journal has this run's events after its old ones:
+                # its rows are rewritten whole, or the next run would resume it without them
+                p.journal[cid] = self.tracker.events_of(cid)
+                if cid in self._journaled:
+                    p.rewrite.add(cid)
         if not p.calls and not p.statuses and not p.journal and not p.drop:
             return 0
         records = list(p.calls.values())
@@ -210,7 +214,7 @@ class Pipeline:
             self.journal.drop(sorted(p.drop))
             self._journaled -= p.drop
         if p.journal:
-            self.journal.append_many(p.journal)
+            self.journal.append_many(p.journal, replace=p.rewrite)
             self._journaled.update(cid for cid, events in p.journal.items() if events)
         now = self._monotonic()
         for t in p.arrivals:

@@ -120,14 +120,21 @@ class EventJournal:
     def append(self, call_id: str, events: Sequence[PbxEvent]) -> None:
         self.append_many({call_id: events})
 
-    def append_many(self, batch: Mapping[str, Sequence[PbxEvent]]) -> None:
-        """Append events of several calls in one transaction (a pump flush), keeping per-call order."""
+    def append_many(self, batch: Mapping[str, Sequence[PbxEvent]], *, replace: Iterable[str] = ()) -> None:
+        """Append events of several calls in one transaction (a pump flush), keeping per-call order.
+
+        The calls in ``replace`` have their rows replaced by the batch's, in the same transaction,
+        so a crash leaves either the old rows or the new ones, never neither.
+        """
         encoded = {cid: [encode_event(e) for e in events] for cid, events in batch.items() if events}
+        gone = [cid for cid in replace if cid in encoded]
         if not encoded:
             return
         ids = list(encoded)
         rows: list[dict[str, Any]] = []
         with self._engine.begin() as conn:
+            for i in range(0, len(gone), _ID_CHUNK):
+                conn.execute(delete(_journal).where(_journal.c.call_id.in_(gone[i : i + _ID_CHUNK])))
             last: dict[str, int] = {}
             for i in range(0, len(ids), _ID_CHUNK):
                 chunk = ids[i : i + _ID_CHUNK]

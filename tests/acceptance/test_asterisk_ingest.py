@@ -7,6 +7,8 @@ R-PBX-5 (re-ingesting writes nothing new).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -51,6 +53,25 @@ def test_R_PBX_6_successive_files_resume_a_call_across_invocations(sqlite_url: s
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM event_journal")).scalar_one() == 0
     engine.dispose()
+
+
+def test_R_PBX_6_a_call_spanning_three_files_ingested_one_by_one(db_url: str, tmp_path: Path) -> None:
+    """The middle run must journal what it added to the call it resumed, or the third run loses it."""
+    path = ASTERISK / "05-blind-transfer"
+    head, _, body = (path / "ami.log").read_text(encoding="utf-8").partition("\n\n")  # banner + login
+    messages = body.rstrip("\n").split("\n\n")
+    cuts = (0, len(messages) // 3, 2 * len(messages) // 3, len(messages))
+    parts = []
+    for n in range(3):
+        part = tmp_path / f"ami.{n}.log"
+        part.write_text(
+            head + "\n\n" + "\n\n".join(messages[cuts[n] : cuts[n + 1]]) + "\n\n", encoding="utf-8"
+        )
+        parts.append(part)
+    runs = [ingest_files(lab_config(), [part], pbx="asterisk", db_url=db_url) for part in parts]
+    assert [r.open_calls for r in runs] == [1, 1, 0]  # the call is open at both cuts
+    legs, calls = stored(db_url)
+    assert mismatches(expected(path), legs, calls) == []
 
 
 def test_R_LEG_1_cyrillic_names_are_stored_as_utf8(sqlite_url: str) -> None:
