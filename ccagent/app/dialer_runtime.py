@@ -10,9 +10,13 @@ the row, the daemon follows, as VICIdial's campaign settings do.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy.exc import OperationalError
 
 from ccagent.app.daemon import Daemon
 from ccagent.app.dialer import DialerService, ProjectContacts, pacer_for, project_run
@@ -73,11 +77,34 @@ class DialerRuntime:
         )
         self._running: set[str] = set()
         self._next_sync = 0.0
+        self._rules_due: list[CallRecord] = []  # calls whose R-PRJ-9 rules the database refused
+        self._rules_logged = -math.inf
 
     def on_call(self, record: CallRecord) -> None:
         """A committed call: settle its attempt, then the global contact-status rules (R-PRJ-9)."""
         self.dialer.on_call(record)
-        self.projects.apply_call_rules(record)
+        self._apply_rules([record])
+
+    def _apply_rules(self, records: list[CallRecord]) -> None:
+        """Mark contacts reached by these calls; what a busy database refuses waits for the next tick.
+
+        A lost update is a customer who got through being dialed again: the call is stored by
+        then, so nothing else would ever apply it.  Applying a call's rules twice changes nothing.
+        """
+        for i, record in enumerate(records):
+            try:
+                self.projects.apply_call_rules(record)
+            except OperationalError as exc:  # locked by an import, PostgreSQL restarting
+                self._rules_due.extend(records[i:])
+                now = self.daemon.clock()
+                if now - self._rules_logged >= 60.0:
+                    self._rules_logged = now
+                    log.warning(
+                        "contact-status rules of %d call(s) wait for the database (%s); retried each tick",
+                        len(self._rules_due),
+                        str(getattr(exc, "orig", None) or exc).splitlines()[0],
+                    )
+                return
 
     def sync_projects(self) -> None:
         """Start projects that became running, stop the ones that no longer are.
@@ -131,6 +158,9 @@ class DialerRuntime:
             log.exception("project %s: could not record the error", project_id)
 
     async def tick(self, now: float) -> None:
+        if self._rules_due:
+            due, self._rules_due = self._rules_due, []
+            await asyncio.to_thread(self._apply_rules, due)
         if now >= self._next_sync:
             self._next_sync = now + SYNC_EVERY_S
             self.sync_projects()

@@ -190,3 +190,61 @@ def test_R_SAFE_2_a_project_whose_start_the_database_refuses_is_not_left_dialing
     runtime.sync_projects()
     assert set(runtime.dialer.engine.projects) == {"b"}  # and a pause still stops it
     daemon.wiring.engine.dispose()
+
+
+def test_R_PRJ_9_a_contact_status_update_the_database_refuses_is_retried_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import holding the SQLite write lock, or PostgreSQL restarting, right after a call is
+    stored: the rule that marks its contact reached must still land, or the dialer calls back a
+    customer who already got through."""
+    from ccagent.app.projects import SYSTEM
+    from ccagent.core.projects import GlobalStatusRules, RuleScope
+    from ccagent.storage.models import ContactRow
+    from tests.storage.conftest import make_leg, make_record
+
+    clock = AccelClock(1.0, t0=T0)
+    daemon = Daemon(config_for(1, f"sqlite:///{tmp_path / 'run.db'}"), notifier=NullNotifier(), clock=clock)
+    runtime = attach_dialer(daemon)
+    engine = daemon.wiring.engine
+    repo = ProjectRepo(engine)
+    service = ProjectService(repo, clock=lambda: datetime.fromtimestamp(clock(), UTC))
+    service.create("spring", "spring", "operators", mode="progressive", queue="support")
+    now = datetime.fromtimestamp(T0, UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            ContactRow.__table__.insert(),
+            [
+                dict(
+                    phone_e164="+380501234567",
+                    name="I",
+                    time_zone=None,
+                    fields={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            ],
+        )
+        (cid,) = conn.execute(text("SELECT id FROM contacts")).scalars()
+    repo.add_contacts("spring", [cid], now)
+    service.set_global_rules(GlobalStatusRules(inbound_answered=RuleScope.ALL_PROJECTS), SYSTEM)
+    real = repo.mark_reached
+    busy = [2]
+
+    def mark_reached(*args: Any, **kwargs: Any) -> Any:
+        if busy[0]:
+            busy[0] -= 1
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.projects.repo, "mark_reached", mark_reached)
+    inbound = make_record(
+        "in-1", (make_leg("in-1", 0, caller="0501234567", extension="101"),), caller="0501234567"
+    )
+    runtime.on_call(inbound)  # as the pipeline's call listener does, after the call is stored
+    assert repo.project_contact("spring", cid).state.value == "not_called"
+    asyncio.run(runtime.tick(clock()))  # still locked
+    assert repo.project_contact("spring", cid).state.value == "not_called"
+    asyncio.run(runtime.tick(clock()))
+    assert repo.project_contact("spring", cid).state.value == "reached"
+    engine.dispose()
