@@ -74,7 +74,8 @@ def build(
         translator=make_translator(config, pbx),
         tracker=CallTracker(pbx=pbx, project_variable=config.legs.project_variable),
         store=CallStore(engine),
-        journal=EventJournal(engine),
+        # ingest resumes only its own open calls, never a running daemon's
+        journal=EventJournal(engine, owner="daemon" if journal_open_calls else "ingest"),
         mapper=make_mapper(config),
         metrics=metrics,
         journal_open_calls=journal_open_calls,

@@ -20,7 +20,7 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from ccagent.core import pbx_events
 from ccagent.core.pbx_events import PbxEvent
@@ -114,8 +114,15 @@ def decode_event(kind: str, payload: str) -> PbxEvent:
 
 
 class EventJournal:
-    def __init__(self, engine: Engine) -> None:
+    """The events of calls in progress, per writer.
+
+    ``owner`` is "daemon" or "ingest": each resumes only the calls it journaled, so an ingest
+    back-filling a gap beside a running daemon never re-opens (and closes by guess) a live call.
+    """
+
+    def __init__(self, engine: Engine, *, owner: str = "daemon") -> None:
         self._engine = engine
+        self.owner = owner
 
     def append(self, call_id: str, events: Sequence[PbxEvent]) -> None:
         self.append_many({call_id: events})
@@ -133,21 +140,20 @@ class EventJournal:
         ids = list(encoded)
         rows: list[dict[str, Any]] = []
         with self._engine.begin() as conn:
-            for i in range(0, len(gone), _ID_CHUNK):
-                conn.execute(delete(_journal).where(_journal.c.call_id.in_(gone[i : i + _ID_CHUNK])))
+            self._delete(conn, gone)
             last: dict[str, int] = {}
             for i in range(0, len(ids), _ID_CHUNK):
                 chunk = ids[i : i + _ID_CHUNK]
                 stmt = (
                     select(_journal.c.call_id, func.max(_journal.c.seq))
-                    .where(_journal.c.call_id.in_(chunk))
+                    .where(self._mine, _journal.c.call_id.in_(chunk))
                     .group_by(_journal.c.call_id)
                 )
                 last.update({cid: seq for cid, seq in conn.execute(stmt)})
             for cid, items in encoded.items():
                 start = last.get(cid, -1) + 1
                 rows.extend(
-                    {"call_id": cid, "seq": start + n, "kind": kind, "payload": payload}
+                    {"owner": self.owner, "call_id": cid, "seq": start + n, "kind": kind, "payload": payload}
                     for n, (kind, payload) in enumerate(items)
                 )
             conn.execute(_journal.insert(), rows)
@@ -157,9 +163,9 @@ class EventJournal:
         calls: dict[str, list[PbxEvent]] = {}
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(_journal.c.call_id, _journal.c.seq, _journal.c.kind, _journal.c.payload).order_by(
-                    _journal.c.call_id, _journal.c.seq
-                )
+                select(_journal.c.call_id, _journal.c.seq, _journal.c.kind, _journal.c.payload)
+                .where(self._mine)
+                .order_by(_journal.c.call_id, _journal.c.seq)
             )
             for call_id, seq, kind, payload in rows:
                 try:
@@ -174,9 +180,19 @@ class EventJournal:
         """Forget calls that are finished and stored."""
         ids = list(call_ids)
         with self._engine.begin() as conn:
-            for i in range(0, len(ids), _ID_CHUNK):
-                conn.execute(delete(_journal).where(_journal.c.call_id.in_(ids[i : i + _ID_CHUNK])))
+            self._delete(conn, ids)
 
     def count(self) -> int:
         with self._engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(_journal)).scalar_one())
+            return int(
+                conn.execute(select(func.count()).select_from(_journal).where(self._mine)).scalar_one()
+            )
+
+    @property
+    def _mine(self) -> Any:
+        return _journal.c.owner == self.owner
+
+    def _delete(self, conn: Connection, call_ids: Sequence[str]) -> None:
+        for i in range(0, len(call_ids), _ID_CHUNK):
+            chunk = call_ids[i : i + _ID_CHUNK]
+            conn.execute(delete(_journal).where(self._mine, _journal.c.call_id.in_(chunk)))

@@ -183,12 +183,14 @@ class EventJournalRow(Base):
     __tablename__ = "event_journal"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # who resumes these calls: "daemon" or "ingest" (revision 0004); neither touches the other's
+    owner: Mapped[str] = mapped_column(String(16), server_default="daemon")
     call_id: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_event_journal_call_id_seq", "call_id", "seq", unique=True),)
+    __table_args__ = (Index("ix_event_journal_owner_call_id_seq", "owner", "call_id", "seq", unique=True),)
 
 
 # --- Outbound projects, the contact base, DNC and global settings (R-PRJ-1..9; revision 0002) ---

@@ -74,6 +74,31 @@ def test_R_PBX_6_a_call_spanning_three_files_ingested_one_by_one(db_url: str, tm
     assert mismatches(expected(path), legs, calls) == []
 
 
+def test_R_SAFE_2_an_ingest_beside_a_running_daemon_leaves_its_calls_alone(db_url: str) -> None:
+    """Back-filling a gap while the daemon runs: the capture's channel listing must not close,
+    store or un-journal a call the daemon still has in progress."""
+    from ccagent.app.bootstrap import build
+    from ccagent.pbx.capture import iter_ami_capture
+
+    daemon = build(lab_config(), pbx="asterisk", db_url=db_url)
+    live = list(iter_ami_capture(ASTERISK / "01-inbound-direct-answered" / "ami.log"))
+    for msg in live[: len(live) // 2]:
+        daemon.pipeline.feed(msg)
+    daemon.pipeline.flush()  # the call in progress is journaled
+    (call_id,) = daemon.pipeline.tracker.open_call_ids()
+    journaled = daemon.pipeline.journal.count()
+    ingest_files(lab_config(), [ASTERISK / "16-ami-reconnect" / "ami.2.log"], pbx="asterisk", db_url=db_url)
+    assert daemon.pipeline.journal.count() == journaled
+    assert daemon.pipeline.store.stored_among([call_id]) == set()
+    for msg in live[len(live) // 2 :]:  # and the daemon finishes it as if nothing happened
+        daemon.pipeline.feed(msg)
+    daemon.pipeline.flush()
+    daemon.engine.dispose()
+    legs, calls = stored(db_url)
+    one_call = [row for row in legs if row["call_id"] == call_id]
+    assert mismatches(expected(ASTERISK / "01-inbound-direct-answered"), one_call, calls) == []
+
+
 def test_R_LEG_1_cyrillic_names_are_stored_as_utf8(sqlite_url: str) -> None:
     path = ASTERISK / "23-cyrillic-caller-name"
     ingest_files(lab_config(), capture_files(path), pbx="asterisk", db_url=sqlite_url)

@@ -99,3 +99,31 @@ def test_R_REP_1_alembic_check_from_repo_root_cli() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "No new upgrade operations detected" in proc.stdout + proc.stderr
+
+
+def test_R_SAFE_2_journal_rows_of_an_older_schema_stay_the_daemons(migrated_engine: Engine) -> None:
+    """Revision 0004 names each journal row's writer; rows from before it resume in the daemon."""
+    from ccagent.core import pbx_events as ev
+    from ccagent.storage.journal import EventJournal
+
+    db.downgrade(migrated_engine, "0003")
+    with migrated_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO event_journal (call_id, seq, kind, payload)"
+                " VALUES ('c1', 0, 'ChannelRinging', :p)"
+            ),
+            {"p": '{"ts": 1.0, "channel": "c1", "call": "c1"}'},
+        )
+    db.upgrade(migrated_engine)
+    assert EventJournal(migrated_engine).load_open() == {
+        "c1": [ev.ChannelRinging(ts=1.0, channel="c1", call="c1")]
+    }
+    assert EventJournal(migrated_engine, owner="ingest").load_open() == {}
+    EventJournal(migrated_engine, owner="ingest").append(
+        "c1", [ev.ChannelRinging(ts=2.0, channel="c1", call="c1")]
+    )
+    db.downgrade(migrated_engine, "0003")  # what only an ingest wrote goes; the daemon's rows stay
+    with migrated_engine.connect() as conn:
+        assert conn.execute(text("SELECT call_id, seq FROM event_journal")).all() == [("c1", 0)]
+    db.upgrade(migrated_engine)
