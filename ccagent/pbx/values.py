@@ -13,8 +13,9 @@ import math
 
 # 9999-12-31T23:59:59Z: the last second a datetime (and so the store) can hold.
 MAX_EPOCH_S = 253_402_300_799.0
-# Q.850 cause values are 0..127; anything above is not a cause.
-MAX_CAUSE = 127
+# Q.850 causes are 0..127; FreeSWITCH adds its own above them (487 ORIGINATOR_CANCEL ... 701
+# SYSTEM_SHUTDOWN).  Anything past 999 is not a cause.
+MAX_CAUSE = 999
 
 
 def epoch_seconds(value: float | None) -> float | None:
@@ -24,6 +25,6 @@ def epoch_seconds(value: float | None) -> float | None:
     return value
 
 
-def q850(value: int) -> int:
-    """A hangup cause as stored: its Q.850 number, 0 (unknown) when out of range."""
+def hangup_cause(value: int) -> int:
+    """A hangup cause as stored: its number, 0 (unknown) when no PBX would send it."""
     return value if 0 <= value <= MAX_CAUSE else 0

@@ -186,16 +186,13 @@ class CallTracker:
         if guess == call_id:
             return
         source = self.calls.get(guess)
-        if source is None or uid not in source.live:
+        if source is None or source.live != {uid}:
             return
-        moving = [x for x in source.events if isinstance(x, ev.ChannelEvent) and x.channel == uid]
-        source.events = [
-            x for x in source.events if not (isinstance(x, ev.ChannelEvent) and x.channel == uid)
-        ]
-        source.live.discard(uid)
+        if any(getattr(x, "channel", None) != uid for x in source.events):
+            return  # the guess holds more than this channel: a call of its own, left as it is
+        moving = source.events
+        del self.calls[guess]  # it only ever held the guess: no call to finish
         del self._chan_call[uid]
-        if not source.live and not source.events:
-            del self.calls[guess]  # it only ever held the guess: no call to finish
         target = self.calls.get(call_id)
         if target is None:
             if call_id in self._finished:

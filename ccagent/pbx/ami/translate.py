@@ -19,7 +19,7 @@ from typing import Any
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.pbx_events import DialStatus, PartyKind
-from ccagent.pbx.values import epoch_seconds, q850
+from ccagent.pbx.values import epoch_seconds, hangup_cause
 
 Msg = Mapping[str, str]
 
@@ -326,7 +326,7 @@ class AmiTranslator:
         return [
             ev.HangupRequested(
                 **_on_channel(m, ts),
-                cause=q850(_int(cause)) if cause else None,
+                cause=hangup_cause(_int(cause)) if cause else None,
                 # SoftHangupRequest: asked from inside the PBX (AMI, dialplan, bridge peer).
                 by_ami=m.get("Event") == "SoftHangupRequest",
             )
@@ -338,7 +338,7 @@ class AmiTranslator:
         return [
             ev.ChannelHangup(
                 **_on_channel(m, ts),
-                cause=q850(_int(m.get("Cause"))),
+                cause=hangup_cause(_int(m.get("Cause"))),
                 cause_text=m.get("Cause-txt", ""),
             )
         ]

@@ -59,7 +59,7 @@ from ccagent.core.pbx_events import (
     UserEvent,
     VariableSet,
 )
-from ccagent.pbx.values import epoch_seconds, q850
+from ccagent.pbx.values import epoch_seconds, hangup_cause
 
 __all__ = [
     "HANGUP_CAUSES",
@@ -203,7 +203,7 @@ def cause_code(name: str | None) -> int:
     if not name:
         return 0
     if name.isdigit():
-        return q850(int(name))
+        return hangup_cause(int(name))
     return HANGUP_CAUSES.get(name, 0)
 
 
