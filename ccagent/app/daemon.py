@@ -23,7 +23,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from os import EX_UNAVAILABLE
+from os import EX_CONFIG, EX_UNAVAILABLE
 from typing import Any, Protocol
 
 from ccagent.app.bootstrap import Wiring, build
@@ -114,6 +114,10 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.request_stop)
+        # SIGHUP (a closed terminal, `systemctl kill -s HUP`, a reload habit) is ignored: its default
+        # kills without the final commit, and a clean exit 0 would not be restarted by systemd
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, _hup_ignored)
         restored = self.pipeline.restore()
         if restored:
             log.info("resumed %d open calls from the journal", restored)
@@ -131,7 +135,9 @@ class Daemon:
         if client_task in done and client_task.exception() is not None:
             exc = client_task.exception()
             log.error("PBX client stopped: %s", exc)
-            code = 1
+            # a refused login is configuration: 78 stops systemd's restart loop, which would
+            # otherwise retry the bad secret every 2 s until the PBX's fail2ban bans this host
+            code = EX_CONFIG if _is_auth_error(exc) else 1
         if consumer in done and not consumer.cancelled() and consumer.exception() is not None:
             log.error("event consumer died: %r", consumer.exception())
             code = 1
@@ -249,6 +255,17 @@ class Daemon:
 _STOP = object()
 
 
+def _hup_ignored() -> None:
+    log.warning("SIGHUP ignored: ccagent has no reload; use systemctl restart ccagent")
+
+
+def _is_auth_error(exc: BaseException | None) -> bool:
+    from ccagent.pbx.ami.client import AmiAuthError
+    from ccagent.pbx.esl.client import EslAuthError
+
+    return isinstance(exc, AmiAuthError | EslAuthError)
+
+
 def _default_session(daemon: Daemon) -> PbxSession:
     cfg = daemon.config.pbx
     if cfg.type == "asterisk":
@@ -302,7 +319,7 @@ def run_daemon(config: Config) -> int:
         log.error("database %s %s", redact_url(config.database.url), reason)
         # systemd restarts us on 69 (the server may come back); 78 stops the loop
         # (RestartPreventExitStatus): no restart mends a file that is not a database
-        return EX_UNAVAILABLE if transient else 78
+        return EX_UNAVAILABLE if transient else EX_CONFIG
     if config.daemon.metrics_port:
         from prometheus_client import start_http_server
 

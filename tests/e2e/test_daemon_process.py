@@ -62,6 +62,9 @@ def test_R_OPS_5_sigterm_drains_and_exits_zero_without_leaking_the_secret(
         try:
             await sim.wait_logged_in(1, timeout=30)
             await asyncio.sleep(0.3)
+            proc.send_signal(signal.SIGHUP)  # no reload: ignored, not a death without the last commit
+            await asyncio.sleep(0.5)
+            assert proc.returncode is None
             await sim.play(capture_events(ONE_CALL / "ami.log"))
             await asyncio.sleep(1.0)
             proc.send_signal(signal.SIGTERM)
@@ -75,9 +78,34 @@ def test_R_OPS_5_sigterm_drains_and_exits_zero_without_leaking_the_secret(
     code, err = asyncio.run(scenario())
     assert code == 0, err.decode()
     assert SECRET.encode() not in err
-    assert b"AMI connected" in err
+    assert b"AMI connected" in err and b"SIGHUP ignored" in err
     legs, calls = stored(sqlite_url)
     assert mismatches(expected(ONE_CALL), legs, calls) == []
+
+
+def test_R_OPS_2_a_refused_ami_login_exits_78_so_systemd_stops_retrying(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """A wrong secret will not mend itself: restarting every 2 s only gets the host banned."""
+    from ccagent.sim.ami_server import SimAsterisk
+
+    async def scenario() -> tuple[int, bytes]:
+        sim = SimAsterisk(username="ccagent", secret="the-right-one")
+        await sim.start()
+        cfg = tmp_path / "ccagent.yaml"
+        cfg.write_text(_config_text(sim.port, sqlite_url), encoding="utf-8")
+        proc = await _spawn(cfg)
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await sim.stop()
+        return proc.returncode or 0, err
+
+    code, err = asyncio.run(scenario())
+    assert code == 78, err.decode()
+    assert SECRET.encode() not in err
 
 
 def test_R_OPS_2_bad_config_exits_78_before_connecting(tmp_path: Path, sqlite_url: str) -> None:
