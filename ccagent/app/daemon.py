@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.05
 FLUSH_MAX_PENDING = 2_000
+# systemd's WatchdogSec is 30: a consumer that has not moved for this long is wedged (a database
+# call that never returns, a frozen loop), and the missing pings get it restarted.
+CONSUMER_STALL_S = 20.0
+# After a stop request, how long writes are retried against a database that is down; under
+# systemd's TimeoutStopSec=30, so the daemon says what it could not write instead of being killed.
+STOP_WRITE_GRACE_S = 20.0
+WATCHDOG_PING_S = 5.0
 
 
 class Notifier(Protocol):
@@ -96,7 +103,10 @@ class Daemon:
         self._session_factory = session_factory or _default_session
         self.session: PbxSession | None = None
         self._stop = asyncio.Event()
+        self._stop_at = 0.0
+        self._writes_abandoned = False  # stopping with the database down: gave up after the grace
         self._last_flush = time.monotonic()
+        self._progress = time.monotonic()  # the consumer's last step: the watchdog's evidence of life
         # Periodic work run BY the one consumer (the dialer): ``await ticker(now)`` every tick_s of
         # the injected clock while the PBX is connected, after pending calls are committed.
         self.tickers: list[Callable[[float], Awaitable[None]]] = []
@@ -106,6 +116,8 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
     def request_stop(self) -> None:
+        if not self._stop.is_set():
+            self._stop_at = time.monotonic()
         self._stop.set()
 
     async def run(self) -> int:
@@ -157,6 +169,8 @@ class Daemon:
             await consumer
         await self._flush_until_done()
         self.wiring.engine.dispose()
+        if self._writes_abandoned:
+            return EX_UNAVAILABLE
         log.info("stopped; %d calls still open are kept in the journal", len(self.pipeline.tracker.calls))
         return code
 
@@ -170,6 +184,7 @@ class Daemon:
                 item = await asyncio.wait_for(queue.get(), timeout=self.idle_wait_s)
             except TimeoutError:
                 item = None
+            self._progress = time.monotonic()
             if item is _STOP:
                 return
             if item is not None:
@@ -227,15 +242,26 @@ class Daemon:
 
     async def _flush_until_done(self) -> None:
         delay = 0.1
-        while self.pipeline.pending:
+        while self.pipeline.pending and not self._writes_abandoned:
             try:
                 await asyncio.to_thread(self.pipeline.flush)
                 self.stats.flushes += 1
-                self._last_flush = time.monotonic()
+                self._last_flush = self._progress = time.monotonic()
                 return
             except Exception as exc:  # the database is down: keep everything, retry
+                self._progress = time.monotonic()  # failing fast and retrying is alive, not wedged
                 self.stats.flush_failures += 1
                 self.metrics.write_errors.inc()
+                if self._stop.is_set() and time.monotonic() - self._stop_at >= STOP_WRITE_GRACE_S:
+                    self._writes_abandoned = True
+                    log.error(
+                        "stopping with the database unreachable (%s: %s): %d pending item(s) not "
+                        "written; calls journaled before the outage resume at the next start",
+                        type(exc).__name__,
+                        exc,
+                        self.pipeline.pending,
+                    )
+                    return
                 log.error(
                     "database write failed (%s: %s); retrying in %.1fs, nothing is dropped",
                     type(exc).__name__,
@@ -246,10 +272,16 @@ class Daemon:
                 delay = min(delay * 2, 10.0)
 
     async def _watchdog(self, consumer: asyncio.Task[None]) -> None:
-        """Ping systemd only while the consumer is alive: a wedged daemon gets restarted."""
+        """Ping systemd only while the consumer moves: a wedged daemon gets restarted.
+
+        Alive is not enough: a consumer blocked in a database call that never returns (a server
+        gone silent) is alive forever.  Each step of the consumer, and each failed write it
+        retries, is progress; none for ``CONSUMER_STALL_S`` stops the pings.
+        """
         while not consumer.done():
-            self.notifier.watchdog()
-            await asyncio.sleep(5.0)
+            if time.monotonic() - self._progress < CONSUMER_STALL_S:
+                self.notifier.watchdog()
+            await asyncio.sleep(WATCHDOG_PING_S)
 
 
 _STOP = object()

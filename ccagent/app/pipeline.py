@@ -214,8 +214,19 @@ class Pipeline:
             self.journal.drop(sorted(p.drop))
             self._journaled -= p.drop
         if p.journal:
-            self.journal.append_many(p.journal, replace=p.rewrite)
-            self._journaled.update(cid for cid, events in p.journal.items() if events)
+            # one call whose rows the database refuses (an id longer than the column, say) is
+            # left unjournaled with an error line: retrying it would stop every write after it
+            bad_journal = save_isolating(
+                lambda cids: self.journal.append_many({c: p.journal[c] for c in cids}, replace=p.rewrite),
+                list(p.journal),
+                str,
+            )
+            for cid, reason in bad_journal.items():
+                self.metrics.bad_events.labels("store").inc()
+                log.error("events of call %s could not be journaled: %s", cid, reason)
+            self._journaled.update(
+                cid for cid, events in p.journal.items() if events and cid not in bad_journal
+            )
         now = self._monotonic()
         for t in p.arrivals:
             self.metrics.commit_latency.observe(now - t)

@@ -34,6 +34,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+PG_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 15,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 45_000,  # ms: unacknowledged data (a write to a dead server) gives up too
+}
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine tuned for the dialect; the only place engines are made."""
     try:
@@ -50,7 +60,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    # A server that goes silent (powered off, a partition without a reset) must fail a write in
+    # about a minute, not block the writer for the kernel's ~15-minute retransmission timeout:
+    # libpq's connect timeout and TCP keepalives (the URL's own query options still win).
+    connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in parsed.query}
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
 def missing_sqlite_file(url: str) -> Path | None:

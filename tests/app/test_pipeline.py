@@ -121,3 +121,35 @@ def test_R_SAFE_2_a_crash_between_storing_a_call_and_dropping_its_journal_change
     again.apply(ev.ChannelsSnapshot(ts=last + 60, channels=(), complete=True))  # the reconnect's listing
     again.flush()
     assert stored(sqlite_url) == good
+
+
+def test_R_SAFE_1_a_call_the_journal_refuses_is_left_unjournaled_and_the_rest_goes_on(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Linkedid longer than the column (a CRM's own ChannelId) made PostgreSQL refuse the journal
+    insert, and the daemon retried that flush forever: no call was recorded after it."""
+    from sqlalchemy.exc import DataError
+
+    config = parse_config({"legs": {"project_variable": "LAB_PROJECT"}})
+    pipe = build(config, pbx="asterisk", db_url=sqlite_url).pipeline
+    messages = list(iter_ami_capture(TRACES / "asterisk" / "15-concurrent-calls" / "ami.log"))
+    for msg in messages[: len(messages) // 2]:
+        pipe.feed(msg)
+    refused, *others = pipe.tracker.open_call_ids()
+    real = pipe.journal.append_many
+
+    def append_many(batch, **kw):  # type: ignore[no-untyped-def]
+        if refused in batch:
+            raise DataError("INSERT", {}, Exception("value too long for type character varying(64)"))
+        return real(batch, **kw)
+
+    pipe.journal.append_many = append_many  # type: ignore[method-assign]
+    caplog.set_level(logging.ERROR)
+    pipe.flush()
+    assert sorted(pipe.journal.load_open()) == sorted(others)
+    assert f"events of call {refused} could not be journaled" in caplog.text
+    for msg in messages[len(messages) // 2 :]:
+        pipe.feed(msg)
+    pipe.flush()
+    legs, calls = stored(sqlite_url)
+    assert mismatches(expected(TRACES / "asterisk" / "15-concurrent-calls"), legs, calls) == []

@@ -11,8 +11,11 @@ import asyncio
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy.exc import OperationalError
 
 from tests.acceptance.legs_oracle import TRACES, expected, mismatches, stored
@@ -160,6 +163,75 @@ def test_R_SAFE_2_database_outage_delays_but_loses_nothing(sqlite_url: str) -> N
     assert flush_failures >= 4
     legs, calls = stored(sqlite_url)
     assert mismatches(expected(folder), legs, calls) == []
+
+
+def test_R_OPS_5_the_watchdog_stops_while_a_database_call_hangs_and_resumes_after(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server gone silent blocks the writer in a call that never returns; the consumer task is
+    still alive, so pinging on "alive" kept systemd from ever restarting the wedged daemon."""
+    from ccagent.app import daemon as daemon_mod
+
+    monkeypatch.setattr(daemon_mod, "WATCHDOG_PING_S", 0.05)
+    monkeypatch.setattr(daemon_mod, "CONSUMER_STALL_S", 0.5)
+    pings: list[float] = []
+
+    class Counting(daemon_mod.NullNotifier):
+        def watchdog(self) -> None:
+            pings.append(time.monotonic())
+
+    async def scenario() -> tuple[int, int, int]:
+        async with live_daemon(sqlite_url) as live:
+            live.daemon.notifier = Counting()
+            store = live.daemon.pipeline.store
+            real, hung = store.save_calls, threading.Event()
+
+            def hangs(records, **kw):  # type: ignore[no-untyped-def]
+                hung.wait(3.0)  # the silent server, for 3 s
+                return real(records, **kw)
+
+            store.save_calls = hangs  # type: ignore[method-assign]
+            await asyncio.sleep(0.3)
+            before = len(pings)
+            await live.sim.play(capture_events(ONE_CALL / "ami.log"))
+            await asyncio.sleep(1.5)  # the writer is stuck: past the stall limit
+            t = time.monotonic()
+            await asyncio.sleep(1.0)
+            during = sum(1 for p in pings if p >= t)
+            hung.set()
+            await live.settle()
+            await asyncio.sleep(0.5)
+            after = sum(1 for p in pings if p >= time.monotonic() - 0.4)
+            return before, during, after
+
+    before, during, after = asyncio.run(scenario())
+    assert before > 0 and during == 0 and after > 0, (before, during, after)
+    legs, calls = stored(sqlite_url)
+    assert mismatches(expected(ONE_CALL), legs, calls) == []
+
+
+def test_R_OPS_5_stopping_with_the_database_down_ends_within_the_grace_and_says_so(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM during an outage used to retry forever, until systemd's SIGKILL."""
+    from ccagent.app import daemon as daemon_mod
+
+    monkeypatch.setattr(daemon_mod, "STOP_WRITE_GRACE_S", 0.5)
+
+    async def scenario() -> tuple[int, float]:
+        async with live_daemon(sqlite_url) as live:
+
+            def down(records, **kw):  # type: ignore[no-untyped-def]
+                raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+            live.daemon.pipeline.store.save_calls = down  # type: ignore[method-assign]
+            await live.sim.play(capture_events(ONE_CALL / "ami.log"))
+            await wait_for(lambda: live.daemon.stats.flush_failures > 0, 10, "the outage was never hit")
+            t0 = time.monotonic()
+            return await live.stop(), time.monotonic() - t0
+
+    code, took = asyncio.run(scenario())
+    assert code == 69 and took < 10.0, (code, took)
 
 
 def test_R_SAFE_2_kill_9_mid_call_then_restart_resumes_from_the_journal(
