@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 import pytest
 
@@ -280,3 +281,55 @@ def test_R_SAFE_3_a_refused_password_stops_the_daemon_without_saying_it(
     assert "refused the ESL password" in caplog.text
     assert PASSWORD not in caplog.text
     assert commands[0] == "auth ********"
+
+
+def test_R_PBX_5_a_slow_database_does_not_make_the_esl_client_drop_a_healthy_freeswitch(
+    sqlite_url: str,
+) -> None:
+    """While the reader waits for room in the full queue, the keep-alive's reply sits unread behind
+    the events: taking that for a silent peer aborted the socket, and FreeSWITCH's events were lost
+    until the database came back."""
+    events, _ = build_stream(40, seed=3, gap_us=500_000)
+
+    async def scenario() -> tuple[int, int, int]:
+        server = EslServer(password=PASSWORD)
+        await server.start()
+        cfg = fs_config(server.port, sqlite_url)
+        cfg = cfg.model_copy(
+            update={
+                "pbx": cfg.pbx.model_copy(
+                    update={
+                        "freeswitch": cfg.pbx.freeswitch.model_copy(
+                            update={"ping_interval_s": 0.5, "ping_timeout_s": 0.5}
+                        )
+                    }
+                ),
+                "daemon": cfg.daemon.model_copy(update={"queue_size": 50}),
+            }
+        )
+        daemon = Daemon(cfg, notifier=NullNotifier())
+        task = asyncio.create_task(daemon.run())
+        try:
+            for _ in range(500):
+                if daemon.stats.items:
+                    break
+                await asyncio.sleep(0.01)
+            real = daemon.pipeline.flush
+            slow_until = time.monotonic() + 3.0
+
+            def slow_flush(**kw):  # type: ignore[no-untyped-def]
+                time.sleep(max(0.0, slow_until - time.monotonic()))
+                return real(**kw)
+
+            daemon.pipeline.flush = slow_flush  # type: ignore[method-assign]
+            server.feed(events)
+            await asyncio.sleep(6.0)  # 3 s of a slow database, then healthy again
+            received = daemon.session.events_received + daemon.session.events_skipped  # type: ignore[union-attr]
+        finally:
+            daemon.request_stop()
+            await asyncio.wait_for(task, 20)
+            await server.stop()
+        return server.connections, server.played, received
+
+    connections, played, received = asyncio.run(scenario())
+    assert connections == 1 and received == played, (connections, played, received)

@@ -141,6 +141,7 @@ class EslClient:
         self.events_received = 0
         self._writer: asyncio.StreamWriter | None = None
         self._pending: deque[tuple[asyncio.Future[EslFrame], str]] = deque()
+        self._blocked = False  # the reader waits for room in the full queue (a slow consumer)
         self._jobs: dict[str, asyncio.Future[str]] = {}  # awaiting BACKGROUND_JOB
         self._job_handoff: dict[str, asyncio.Future[str]] = {}  # reply seen, bgapi() not resumed yet
         self._closing = False
@@ -243,11 +244,17 @@ class EslClient:
         fut: asyncio.Future[EslFrame] = asyncio.get_running_loop().create_future()
         self._pending.append((fut, expect))
         w.write(cmd.encode("utf-8") + b"\n\n")
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except TimeoutError:
-            verb = cmd.split(" ", 1)[0] if not cmd.startswith("api ") else " ".join(cmd.split(" ", 2)[:2])
-            raise EslError(f"no reply to '{verb}' within {timeout:.1f}s") from None
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(fut), timeout)
+            except TimeoutError:
+                if self._blocked:
+                    # our own consumer is slow (a busy database): the reply sits unread behind the
+                    # events we cannot queue yet; the peer is not silent, so dropping it would only
+                    # lose everything it sends until we are back (the AMI client does the same)
+                    continue
+                verb = cmd.split(" ", 1)[0] if not cmd.startswith("api ") else " ".join(cmd.split(" ", 2)[:2])
+                raise EslError(f"no reply to '{verb}' within {timeout:.1f}s") from None
 
     async def _session(self) -> None:
         reader, writer = await asyncio.wait_for(
@@ -384,7 +391,14 @@ class EslClient:
                 fut = self._jobs.pop(frame.event.get("Job-UUID", ""), None)
                 if fut is not None and not fut.done():
                     fut.set_result(frame.event.get("_body", ""))
-            await self.queue.put(frame.event)
+            try:
+                self.queue.put_nowait(frame.event)
+            except asyncio.QueueFull:
+                self._blocked = True
+                try:
+                    await self.queue.put(frame.event)
+                finally:
+                    self._blocked = False
             return
         if ctype == "auth/request":
             g = self._greeting
