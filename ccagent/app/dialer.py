@@ -40,6 +40,7 @@ from ccagent.core.dialer.engine import (
     DialerEngine,
     DialTarget,
     Originate,
+    OriginateUncertain,
     Outcome,
     PacerLike,
     ProjectRun,
@@ -210,6 +211,7 @@ class DialerStats:
     planned: int = 0
     sent: int = 0
     send_errors: int = 0
+    send_uncertain: int = 0  # written, answer lost: left waiting for the call's channel
     settled: int = 0
     resent_after_restart: int = 0
     pacer_faults: int = 0
@@ -497,6 +499,18 @@ class DialerService:
             if self._keep_latencies:
                 self.stats.decide_to_write_s.append(self._monotonic() - t_decide)
             request_id = await fut
+        except OriginateUncertain as exc:
+            # written, answer lost: the PBX may be ringing the customer right now.  Failing the
+            # attempt would dial them again; it waits for its channel id or ``lost_after_s``.
+            self.stats.send_uncertain += 1
+            log.warning(
+                "dialer: originate of attempt %s: %s; waiting for its channel %s",
+                cmd.attempt_id,
+                exc,
+                cmd.channel_id,
+            )
+            self._sent.append((cmd.attempt_id, None, None))
+            return
         except Exception as exc:  # the PBX refused it or is down: the attempt ends failed, not lost
             self.stats.send_errors += 1
             log.warning("dialer: originate of attempt %s failed: %s", cmd.attempt_id, exc)

@@ -107,6 +107,14 @@ class DialTarget:
     number: str
 
 
+class OriginateUncertain(Exception):
+    """An originate was written to the PBX, but its answer was lost (the link dropped, no reply).
+
+    The PBX may be placing the call: the attempt must wait for its channel (``channel_id``) or
+    for ``lost_after_s``, never be settled as failed and dialed again.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Originate:
     """Command: dial ``number`` for an attempt.  ``channel_id`` is the id the PBX must give the

@@ -14,8 +14,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ccagent.core.dialer.engine import Originate
+from ccagent.core.dialer.engine import Originate, OriginateUncertain
 from ccagent.pbx.ami import actions as A
+from ccagent.pbx.ami.client import AmiActionTimeout, AmiConnectionLost
 
 __all__ = ["AmiOriginator", "originate_action", "pause_action", "spy_action"]
 
@@ -97,7 +98,10 @@ class AmiOriginator:
 
     async def originate(self, cmd: Originate) -> str | None:
         action = originate_action(cmd, trunk_template=self.trunk_template)
-        response = await self._send(action, timeout=self.timeout)
+        try:
+            response = await self._send(action, timeout=self.timeout)
+        except (AmiConnectionLost, AmiActionTimeout) as exc:  # written: Asterisk may be dialing
+            raise OriginateUncertain(str(exc)) from exc
         if response.get("Response") != "Success":
             raise RuntimeError(f"Originate refused: {response.get('Message', '')[:120]}")
         aid: str | None = response.get("ActionID")

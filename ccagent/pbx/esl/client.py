@@ -48,6 +48,14 @@ class EslNotConnected(EslError):
     pass
 
 
+class EslConnectionLost(EslNotConnected):
+    """The connection dropped after the command was written: the switch may have run it."""
+
+
+class EslCommandTimeout(EslError):
+    """No reply in time to a command already written: the switch may have run it."""
+
+
 class EslAuthError(EslError):
     """The switch refused the password (the password itself is never in the message)."""
 
@@ -254,7 +262,7 @@ class EslClient:
                     # lose everything it sends until we are back (the AMI client does the same)
                     continue
                 verb = cmd.split(" ", 1)[0] if not cmd.startswith("api ") else " ".join(cmd.split(" ", 2)[:2])
-                raise EslError(f"no reply to '{verb}' within {timeout:.1f}s") from None
+                raise EslCommandTimeout(f"no reply to '{verb}' within {timeout:.1f}s") from None
 
     async def _session(self) -> None:
         reader, writer = await asyncio.wait_for(
@@ -356,7 +364,7 @@ class EslClient:
         while self._pending:
             fut, _ = self._pending.popleft()
             if not fut.done():
-                fut.set_exception(EslNotConnected("connection lost"))
+                fut.set_exception(EslConnectionLost("connection lost"))
                 fut.exception()  # mark retrieved
         for job, fut in list(self._jobs.items()):
             if not fut.done():

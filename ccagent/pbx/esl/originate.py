@@ -14,8 +14,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ccagent.core.dialer.engine import Originate
+from ccagent.core.dialer.engine import Originate, OriginateUncertain
 from ccagent.pbx.esl import commands
+from ccagent.pbx.esl.client import EslCommandTimeout, EslConnectionLost
 
 __all__ = ["EslOriginator", "originate_command", "pause_command"]
 
@@ -57,5 +58,9 @@ class EslOriginator:
         self.endpoint_template = endpoint_template
 
     async def originate(self, cmd: Originate) -> str | None:
-        job, _result = await self._bgapi(originate_command(cmd, endpoint_template=self.endpoint_template))
+        command = originate_command(cmd, endpoint_template=self.endpoint_template)
+        try:
+            job, _result = await self._bgapi(command)
+        except (EslConnectionLost, EslCommandTimeout) as exc:  # written: FreeSWITCH may be dialing
+            raise OriginateUncertain(str(exc)) from exc
         return job
