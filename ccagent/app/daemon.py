@@ -23,11 +23,12 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from os import EX_CONFIG, EX_UNAVAILABLE
+from os import EX_CONFIG, EX_TEMPFAIL, EX_UNAVAILABLE
 from typing import Any, Protocol
 
 from ccagent.app.bootstrap import Wiring, build
 from ccagent.config import Config
+from ccagent.storage.db import daemon_lock
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,20 @@ class Daemon:
         # kills without the final commit, and a clean exit 0 would not be restarted by systemd
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, _hup_ignored)
+        release = daemon_lock(self.wiring.engine)
+        if release is None:
+            log.error(
+                "another ccagent daemon is running on this database; not starting a second one "
+                "(both would dial every contact)"
+            )
+            self.wiring.engine.dispose()
+            return EX_TEMPFAIL
+        try:
+            return await self._run()
+        finally:
+            release()
+
+    async def _run(self) -> int:
         restored = self.pipeline.restore()
         if restored:
             log.info("resumed %d open calls from the journal", restored)

@@ -9,13 +9,16 @@ brief lock is waited for rather than failing.  PostgreSQL gets
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Callable
 from os import EX_CONFIG, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 
@@ -65,6 +68,55 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     # libpq's connect timeout and TCP keepalives (the URL's own query options still win).
     connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in parsed.query}
     return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+
+
+# what the advisory lock of "the daemon of this database" is named after (hashed with the schema)
+_DAEMON_LOCK_NAME = "ccagent daemon "
+
+
+def daemon_lock(engine: Engine) -> Callable[[], None] | None:
+    """Claim the database for one daemon; returns the release, or None if another daemon has it.
+
+    Two daemons on one database both dial every contact (each knows only its own calls in
+    flight) and both write every call.  PostgreSQL: a session advisory lock, held by one
+    connection for the daemon's life (the server frees it if the process dies).  SQLite: an
+    exclusive ``flock`` on ``<file>.lock`` beside the database (freed by the kernel likewise).
+    """
+    if engine.dialect.name == "postgresql":
+        conn = engine.connect()
+        try:
+            # one per schema: the database may hold several ccagent schemas (search_path)
+            key = func.hashtext(_DAEMON_LOCK_NAME + func.current_schema())
+            got = conn.execute(select(func.pg_try_advisory_lock(key))).scalar_one()
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return None
+
+        def release_pg() -> None:  # end the session (back to the pool it would keep the lock)
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            conn.close()
+
+        return release_pg
+    database = engine.url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return lambda: None
+    lock_file = open(Path(database).expanduser().with_name(Path(database).name + ".lock"), "a+b")  # noqa: SIM115
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.close()
+        return None
+
+    def release() -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+        lock_file.close()
+
+    return release
 
 
 def missing_sqlite_file(url: str) -> Path | None:

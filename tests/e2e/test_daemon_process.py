@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from ccagent.app.daemon import Daemon, NullNotifier
 from tests.acceptance.legs_oracle import TRACES, expected, mismatches, stored
-from tests.e2e.harness import SECRET, capture_events, live_daemon, play_files, wait_for
+from tests.e2e.harness import SECRET, capture_events, daemon_config, live_daemon, play_files, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_CALL = TRACES / "asterisk" / "01-inbound-direct-answered"
@@ -296,3 +297,23 @@ def test_R_OPS_5_metrics_export_pipeline_and_client_counters(sqlite_url: str) ->
     assert "ccagent_legs_written_total 1.0" in text
     assert "ccagent_pbx_client_connects 1.0" in text
     assert SECRET not in text
+
+
+def test_R_SAFE_2_a_second_daemon_on_the_same_database_refuses_to_start(db_url: str) -> None:
+    """Two daemons on one database each dial every contact (each knows only its own calls in
+    flight): the second one must not start, and must once the first has stopped."""
+
+    async def scenario() -> tuple[int, int]:
+        async with live_daemon(db_url) as live:
+            second = Daemon(daemon_config(live.sim.port, db_url), notifier=NullNotifier())
+            refused = await asyncio.wait_for(second.run(), 20)
+            await live.stop()
+        third = Daemon(daemon_config(1, db_url), notifier=NullNotifier())
+        task = asyncio.create_task(third.run())
+        await asyncio.sleep(0.5)
+        third.request_stop()
+        return refused, await asyncio.wait_for(task, 20)
+
+    refused, later = asyncio.run(scenario())
+    assert refused == 75  # EX_TEMPFAIL: systemd tries again, and takes over once the first is gone
+    assert later == 0
