@@ -420,6 +420,15 @@ class FsTranslator:
     def snapshot(self, show_channels_json: str, ts: float) -> ChannelsSnapshot:
         """``api show channels as json`` reply -> ChannelsSnapshot, linking channels to known calls."""
         snap = snapshot_from_show_channels(show_channels_json, ts, self._classify, self.call_of)
+        if snap.complete:
+            # channels that ended while the connection was down never send their hangup: they
+            # end now (the tracker closes their calls from the same listing), so that
+            # forget_finished drops them instead of keeping them for the life of the process
+            listed = {item.channel for item in snap.channels}
+            for uuid, chan in self._chans.items():
+                if not chan.done and uuid not in listed:
+                    chan.done = True
+                    chan.done_ts = ts
         return snap
 
     def forget_finished(self, before_ts: float | None = None) -> int:

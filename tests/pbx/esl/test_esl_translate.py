@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ccagent.core import pbx_events as ev
@@ -177,3 +178,17 @@ def test_r_safe_1_a_missing_or_absurd_timestamp_takes_the_newest_pbx_time() -> N
         )
         assert events and {e.ts for e in events} == {1_700_000_000.5}, raw
     assert cause_code("99999999999999") == 0 and cause_code("16") == 16
+
+
+def test_r_safe_1_channels_that_ended_during_a_disconnect_are_forgotten() -> None:
+    """Their hangup never comes: without the listing's word they were kept for the process's life."""
+    t = FsTranslator()
+    at = {"Event-Date-Timestamp": "1700000000000000"}
+    for uuid in ("gone", "alive"):
+        t.translate({"Event-Name": "CHANNEL_CREATE", "Unique-ID": uuid, "Channel-Name": "sofia/x/100", **at})
+    listing = json.dumps(
+        {"row_count": 1, "rows": [{"uuid": "alive", "name": "sofia/x/100", "call_uuid": "alive"}]}
+    )
+    assert t.snapshot(listing, 1_700_000_060.0).complete
+    assert t.forget_finished() == 1
+    assert t.call_of("gone") is None and t.call_of("alive") == "alive"
