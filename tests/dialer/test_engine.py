@@ -10,6 +10,8 @@ from ccagent.core import pbx_events as ev
 from ccagent.core.agents import AgentBoard
 from ccagent.core.dialer.engine import (
     ATTEMPT_VARIABLE,
+    EARLY_RESULT_TTL_S,
+    EARLY_RESULTS_MAX,
     Attempt,
     AttemptStatus,
     DialerEngine,
@@ -220,6 +222,26 @@ def test_R_SAFE_2_result_before_request_id_is_known_is_kept() -> None:
     eng.mark_sent(cmd.attempt_id, "act-9")
     (s,) = eng.tick(T0 + 20)
     assert s.outcome is Outcome.NO_ANSWER
+
+
+def test_R_SAFE_1_results_that_match_nothing_do_not_pile_up() -> None:
+    """FreeSWITCH reports a busy originate after its attempt settled, and another AMI client's
+    originates report here too: kept for ever, they filled the map, which then refused the ones
+    that do match."""
+    eng = _engine(_board("101"), FixedPacer())
+    eng.tick(T0)
+    for i in range(EARLY_RESULTS_MAX + 500):
+        eng.on_event(
+            ev.OriginateResult(ts=T0, request_id=f"foreign-{i}", channel=None, success=False, reason="17")
+        )
+    eng.decide(T0)
+    (cmd,) = eng.launch(T0, "p1", _targets(1))
+    eng.on_event(ev.OriginateResult(ts=T0 + 1, request_id="act-9", channel=None, success=False, reason="3"))
+    eng.mark_sent(cmd.attempt_id, "act-9")  # still found: the full map made room, it did not refuse
+    (s,) = eng.tick(T0 + 20)
+    assert s.outcome is Outcome.NO_ANSWER
+    eng.tick(T0 + 20 + EARLY_RESULT_TTL_S + 1)
+    assert len(eng._early_results) == 0
 
 
 def test_R_SAFE_2_restart_resends_planned_only_and_reconciles_originating() -> None:

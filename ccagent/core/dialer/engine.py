@@ -25,6 +25,7 @@ How a PBX channel is tied to an attempt, strongest first:
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -49,6 +50,10 @@ __all__ = [
 ATTEMPT_VARIABLE = "CCAGENT_ATTEMPT"
 PROJECT_VARIABLE = "CCAGENT_PROJECT"
 CONTACT_VARIABLE = "CCAGENT_CONTACT"
+
+# An originate's answer (its request id) is read within milliseconds of its result event.
+EARLY_RESULT_TTL_S = 30.0
+EARLY_RESULTS_MAX = 10_000
 
 
 class AttemptStatus(StrEnum):
@@ -267,7 +272,12 @@ class DialerEngine:
         self._by_call: dict[str, str] = {}
         self._by_request: dict[str, str] = {}
         self._by_number: dict[str, str] = {}
-        self._early_results: dict[str, ev.OriginateResult] = {}  # result came before its request id
+        # a result that came before its request id (the originate's answer is read a moment later);
+        # kept by arrival (the engine's last tick time) and dropped after EARLY_RESULT_TTL_S: busy
+        # and failed FreeSWITCH originates report after their attempt settled, and another AMI
+        # client's originates report here too, so most never match and must not pile up
+        self._early_results: OrderedDict[str, tuple[float, ev.OriginateResult]] = OrderedDict()
+        self._now = 0.0
         self._granted: dict[str, int] = {}  # the last decision, consumed by launch
         # pacer exceptions, for the service to log: one project's broken pacer must not stop the
         # others (or the engine's own bookkeeping); bounded, the service drains it every tick
@@ -463,7 +473,7 @@ class DialerEngine:
             self._by_request[request_id] = attempt_id
             early = self._early_results.pop(request_id, None)
             if early is not None:
-                return self._originate_result(early)
+                return self._originate_result(early[1])
         return []
 
     def send_failed(self, attempt_id: str, now: float, reason: str) -> list[Settlement]:
@@ -563,8 +573,10 @@ class DialerEngine:
             aid = self._by_channel.get(e.channel)
         a = self.attempts.get(aid) if aid else None
         if a is None:
-            if e.request_id and len(self._early_results) < 10_000:
-                self._early_results[e.request_id] = e
+            if e.request_id:
+                if len(self._early_results) >= EARLY_RESULTS_MAX:
+                    self._early_results.popitem(last=False)
+                self._early_results[e.request_id] = (self._now, e)
             return []
         if e.success:
             self._bind(a, e.channel, e.channel if a.call_id is None else None)
@@ -669,6 +681,10 @@ class DialerEngine:
     def tick(self, now: float) -> list[Settlement]:
         """Timers by injected time: wrap-up ends (pacer ``wrap_end``), failed originates with no
         call, attempts that never showed a sign of life."""
+        self._now = now
+        early = self._early_results
+        while early and next(iter(early.values()))[0] < now - EARLY_RESULT_TTL_S:
+            early.popitem(last=False)
         for ext, wrap in self.agents.tick(now):
             for pid, p in self.projects.items():
                 if p.run.kind == "operators" and any(
