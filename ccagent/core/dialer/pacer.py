@@ -271,6 +271,16 @@ class PredictivePacer:
         the launch cohort is complete removes that censoring bias at the cost of ~30 s delay.
         """
         assert self.ring_answer is not None and self.ring_other is not None
+        # a launch whose outcome never came (the originate failed to send, the attempt was
+        # withdrawn or settled lost) would be kept for ever; past twice the ring window no
+        # outcome can still come (launch order = insertion order, so the oldest are first)
+        launched = self._launched
+        old = now - 2.0 * self._ring_bins
+        while launched:
+            cid, t = next(iter(launched.items()))
+            if t >= old:
+                break
+            del launched[cid]
         heap = self._maturing
         cut = now - self._ring_bins
         while heap and heap[0][0] <= cut:
