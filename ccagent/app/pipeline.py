@@ -104,6 +104,13 @@ class Pipeline:
         restore_translator = getattr(self.translator, "restore", None)
         if restore_translator is not None:  # FreeSWITCH: which channel is whose lives in the translator
             restore_translator([e for events in open_calls.values() for e in events])
+        ended = self.tracker.finish_ended()  # calls whose fold failed last time: tried again
+        for rec in ended.calls:
+            self._pending.calls[rec.call_id] = self.mapper.assign(rec)
+            self._pending.drop.add(rec.call_id)
+        for cid, error in ended.failed:
+            self.metrics.bad_events.labels("fold").inc()
+            log.error("could not fold call %s (its events stay in the journal): %s", cid, error)
         self.metrics.open_calls.set(len(self.tracker.calls))
         return len(open_calls)
 

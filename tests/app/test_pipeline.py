@@ -153,3 +153,23 @@ def test_R_SAFE_1_a_call_the_journal_refuses_is_left_unjournaled_and_the_rest_go
     pipe.flush()
     legs, calls = stored(sqlite_url)
     assert mismatches(expected(TRACES / "asterisk" / "15-concurrent-calls"), legs, calls) == []
+
+
+def test_R_SAFE_2_a_journaled_call_whose_channels_all_ended_is_folded_at_restart(sqlite_url: str) -> None:
+    """A call whose fold failed keeps its events in the journal for a fixed version; restored, no
+    event ever comes for it again, so it must be folded then, not stay open at every restart."""
+    from ccagent.core import pbx_events as ev
+
+    config = parse_config({"legs": {"project_variable": "LAB_PROJECT"}})
+    wiring = build(config, pbx="asterisk", db_url=sqlite_url)
+    translator = wiring.pipeline.translator
+    events = [e for m in iter_ami_capture(ONE_CALL / "ami.log") for e in translator.translate(m)]
+    (call_id,) = {e.call for e in events if isinstance(e, ev.ChannelCreated)}
+    wiring.pipeline.journal.append(call_id, [e for e in events if isinstance(e, ev.ChannelEvent)])
+    wiring.engine.dispose()
+
+    again = build(config, pbx="asterisk", db_url=sqlite_url).pipeline
+    assert again.restore() == 1
+    again.flush()
+    assert again.tracker.open_call_ids() == [] and again.journal.count() == 0
+    assert mismatches(expected(ONE_CALL), *stored(sqlite_url)) == []

@@ -83,6 +83,21 @@ class CallTracker:
         for e in events:
             self._route(e, call_id=call_id, journal_only=True)
 
+    def finish_ended(self) -> Outcome:
+        """Fold the restored calls whose every channel has already hung up.
+
+        The journal keeps a call whose fold failed (its events wait for a fixed version); once
+        restored, no event will ever come for it, so it is folded now or it stays open, and
+        re-loaded, at every restart.
+        """
+        out = Outcome()
+        for call in [c for c in self.calls.values() if not c.live and c.events]:
+            try:
+                out.calls.extend(self._finish(call))
+            except FoldError as err:
+                out.failed.append((err.call_id, str(err.__cause__)))
+        return out
+
     def mark_finished(self, call_ids: Iterable[str]) -> None:
         for cid in call_ids:
             self._remember_finished(cid)
