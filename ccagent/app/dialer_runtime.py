@@ -163,7 +163,9 @@ class DialerRuntime:
             await asyncio.to_thread(self._apply_rules, due)
         if now >= self._next_sync:
             self._next_sync = now + SYNC_EVERY_S
-            self.sync_projects()
+            # off the event loop: a database that hangs must not freeze the PBX reader and the
+            # watchdog with it (the consumer awaits this, so nothing else touches the engine)
+            await asyncio.to_thread(self.sync_projects)
         await self.dialer.tick(now)
 
 
