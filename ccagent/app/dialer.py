@@ -356,13 +356,13 @@ class DialerService:
         try:
             self.store.settle(settled)
         except OperationalError as exc:
-            self._db_busy(exc)
+            self.db_busy(exc)
             return list(settled)
         for i, s in enumerate(settled):
             try:
                 self.contacts.settled([s])
             except OperationalError as exc:
-                self._db_busy(exc)
+                self.db_busy(exc)
                 return list(settled[i:])
             self.stats.settled += 1
             log.info(
@@ -375,7 +375,8 @@ class DialerService:
             )
         return []
 
-    def _db_busy(self, exc: Exception) -> None:
+    def db_busy(self, exc: Exception) -> None:
+        """Count a write the database refused for now, logged once a minute (also the runtime's)."""
         self.stats.db_retries += 1
         now = self.clock()
         last = self._fault_logged.get(("*", "database"))
@@ -453,14 +454,14 @@ class DialerService:
         try:
             self.store.set_action_ids(action_ids)
         except OperationalError as exc:
-            self._db_busy(exc)
+            self.db_busy(exc)
             return _Planned([], unsaved, list(action_ids), [c.attempt_id for c in resend])
         cmds: list[Originate] = []
         for pid, n in wants.items():
             try:
                 targets = self.contacts.eligible(pid, now, n, self.engine.busy_contacts(pid))
             except OperationalError as exc:
-                self._db_busy(exc)
+                self.db_busy(exc)
                 continue
             except Exception as exc:
                 self._contact_faults.append((pid, "contacts", exc))  # logged once a minute
@@ -476,7 +477,7 @@ class DialerService:
             self.engine.withdraw([a.attempt_id for a in planned])
             if not isinstance(exc, OperationalError):
                 raise
-            self._db_busy(exc)
+            self.db_busy(exc)
             return _Planned([], unsaved, [], [c.attempt_id for c in resend])
         if planned:
             self.contacts.launched(planned)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,7 +77,6 @@ class DialerRuntime:
         self._running: set[str] = set()
         self._next_sync = 0.0
         self._rules_due: list[CallRecord] = []  # calls whose R-PRJ-9 rules the database refused
-        self._rules_logged = -math.inf
 
     def on_call(self, record: CallRecord) -> None:
         """A committed call: settle its attempt, then the global contact-status rules (R-PRJ-9)."""
@@ -96,14 +94,7 @@ class DialerRuntime:
                 self.projects.apply_call_rules(record)
             except OperationalError as exc:  # locked by an import, PostgreSQL restarting
                 self._rules_due.extend(records[i:])
-                now = self.daemon.clock()
-                if now - self._rules_logged >= 60.0:
-                    self._rules_logged = now
-                    log.warning(
-                        "contact-status rules of %d call(s) wait for the database (%s); retried each tick",
-                        len(self._rules_due),
-                        str(getattr(exc, "orig", None) or exc).splitlines()[0],
-                    )
+                self.dialer.db_busy(exc)  # the dialer's own once-a-minute line and retry count
                 return
 
     def sync_projects(self) -> None:

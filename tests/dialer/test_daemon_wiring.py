@@ -247,4 +247,5 @@ def test_R_PRJ_9_a_contact_status_update_the_database_refuses_is_retried_not_los
     assert repo.project_contact("spring", cid).state.value == "not_called"
     asyncio.run(runtime.tick(clock()))
     assert repo.project_contact("spring", cid).state.value == "reached"
+    assert runtime.dialer.stats.db_retries == 2  # counted and logged as the dialer's own retries
     engine.dispose()
