@@ -102,15 +102,22 @@ def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_pat
         assert states[e164] == want, (i, n)
 
 
+def _offline_runtime(tmp_path: Path) -> tuple[Any, ProjectService]:
+    """The shipped wiring on a fresh database with no PBX: its runtime and a project service."""
+    clock = AccelClock(1.0, t0=T0)
+    daemon = Daemon(config_for(1, f"sqlite:///{tmp_path / 'run.db'}"), notifier=NullNotifier(), clock=clock)
+    service = ProjectService(
+        ProjectRepo(daemon.wiring.engine), clock=lambda: datetime.fromtimestamp(clock(), UTC)
+    )
+    return attach_dialer(daemon), service
+
+
 def test_R_SAFE_1_a_running_project_that_cannot_be_dialed_goes_to_error_and_the_others_go_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = AccelClock(1.0, t0=T0)
-    daemon = Daemon(config_for(1, f"sqlite:///{tmp_path / 'run.db'}"), notifier=NullNotifier(), clock=clock)
-    runtime = attach_dialer(daemon)
-    engine = daemon.wiring.engine
-    repo = ProjectRepo(engine)
-    service = ProjectService(repo, clock=lambda: datetime.fromtimestamp(clock(), UTC))
+    runtime, service = _offline_runtime(tmp_path)
+    repo = service.repo
+    engine = repo.engine
     broken = {  # rows an older version or a hand-written UPDATE can leave, and what they break
         "a-pct": "UPDATE projects SET settings = '{\"abandon_target_pct\": 100}' WHERE id = 'a-pct'",
         "c-type": "UPDATE projects SET type = 'callback' WHERE id = 'c-type'",
@@ -163,12 +170,7 @@ def test_R_SAFE_1_a_running_project_that_cannot_be_dialed_goes_to_error_and_the_
 def test_R_SAFE_2_a_project_whose_start_the_database_refuses_is_not_left_dialing_untracked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = AccelClock(1.0, t0=T0)
-    daemon = Daemon(config_for(1, f"sqlite:///{tmp_path / 'run.db'}"), notifier=NullNotifier(), clock=clock)
-    runtime = attach_dialer(daemon)
-    service = ProjectService(
-        ProjectRepo(daemon.wiring.engine), clock=lambda: datetime.fromtimestamp(clock(), UTC)
-    )
+    runtime, service = _offline_runtime(tmp_path)
     for pid in ("a", "b"):
         service.create(pid, pid, "operators", mode="predictive", queue="support")
         service.start(pid)
@@ -189,7 +191,7 @@ def test_R_SAFE_2_a_project_whose_start_the_database_refuses_is_not_left_dialing
     service.pause("a")
     runtime.sync_projects()
     assert set(runtime.dialer.engine.projects) == {"b"}  # and a pause still stops it
-    daemon.wiring.engine.dispose()
+    service.repo.engine.dispose()
 
 
 def test_R_PRJ_9_a_contact_status_update_the_database_refuses_is_retried_not_lost(
@@ -203,12 +205,9 @@ def test_R_PRJ_9_a_contact_status_update_the_database_refuses_is_retried_not_los
     from ccagent.storage.models import ContactRow
     from tests.storage.conftest import make_leg, make_record
 
-    clock = AccelClock(1.0, t0=T0)
-    daemon = Daemon(config_for(1, f"sqlite:///{tmp_path / 'run.db'}"), notifier=NullNotifier(), clock=clock)
-    runtime = attach_dialer(daemon)
-    engine = daemon.wiring.engine
-    repo = ProjectRepo(engine)
-    service = ProjectService(repo, clock=lambda: datetime.fromtimestamp(clock(), UTC))
+    runtime, service = _offline_runtime(tmp_path)
+    repo = service.repo
+    engine = repo.engine
     service.create("spring", "spring", "operators", mode="progressive", queue="support")
     now = datetime.fromtimestamp(T0, UTC)
     with engine.begin() as conn:
@@ -243,9 +242,9 @@ def test_R_PRJ_9_a_contact_status_update_the_database_refuses_is_retried_not_los
     )
     runtime.on_call(inbound)  # as the pipeline's call listener does, after the call is stored
     assert repo.project_contact("spring", cid).state.value == "not_called"
-    asyncio.run(runtime.tick(clock()))  # still locked
+    asyncio.run(runtime.tick(runtime.daemon.clock()))  # still locked
     assert repo.project_contact("spring", cid).state.value == "not_called"
-    asyncio.run(runtime.tick(clock()))
+    asyncio.run(runtime.tick(runtime.daemon.clock()))
     assert repo.project_contact("spring", cid).state.value == "reached"
     assert runtime.dialer.stats.db_retries == 2  # counted and logged as the dialer's own retries
     engine.dispose()
