@@ -73,11 +73,13 @@ def child(file: str, db: str, profile: int, reimport: bool = False) -> None:
     sys.path.insert(0, str(REPO))
     from ccagent.app.contacts_import import import_contacts
     from ccagent.storage import db as dbm
+    from ccagent.storage.contacts_repo import ContactsRepo
 
     engine = dbm.make_engine(db)
     dbm.upgrade(engine)
+    contacts = ContactsRepo(engine)
     if reimport:  # the timed import then merges every row into a contact already in the base
-        import_contacts(engine, file, default_region="UA")
+        import_contacts(contacts, file, default_region="UA")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     prof = None
     if profile:
@@ -86,7 +88,7 @@ def child(file: str, db: str, profile: int, reimport: bool = False) -> None:
         prof = cProfile.Profile()
         prof.enable()
     t = time.perf_counter()
-    rep = import_contacts(engine, file, default_region="UA")
+    rep = import_contacts(contacts, file, default_region="UA")
     dt = time.perf_counter() - t
     if prof is not None:
         import pstats

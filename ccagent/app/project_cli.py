@@ -108,12 +108,13 @@ def _cmd(args: argparse.Namespace) -> int:
     from ccagent.app.contacts_import import ImportFileError, import_contacts
     from ccagent.app.projects import UnknownProject
     from ccagent.core.projects import Action, ProjectError, allowed
+    from ccagent.storage.contacts_repo import ContactsRepo
 
     try:
         svc = _service(args)
         action = args.project_command
         if action == "list":
-            sys.stdout.write(_render(_figures_rows(svc.list()), LIST_COLUMNS, args.format))
+            sys.stdout.write(_render(_figures_rows(svc.list_projects()), LIST_COLUMNS, args.format))
         elif action in ("show", "report"):
             view = svc.view(args.project)
             rows = _figures_rows([view.figures])
@@ -159,7 +160,7 @@ def _cmd(args: argparse.Namespace) -> int:
                     f"project {project.id}: cannot upload contacts to a {project.status.value} project"
                 )
             progress = _progress_bar() if sys.stderr.isatty() and not args.quiet else None
-            rep = import_contacts(svc.repo.engine, args.file, project_id=project.id,
+            rep = import_contacts(ContactsRepo(svc.repo.engine), args.file, project_id=project.id,
                                   default_region=svc.defaults.default_region, progress=progress)  # fmt: skip
             if progress:
                 sys.stderr.write("\n")

@@ -19,7 +19,6 @@ import phonenumbers
 from ccagent.core.agents import replay_statuses, waiting_seconds
 from ccagent.core.dialing_rules import CallingHours, DialingRules, check_settings, rules_from_settings
 from ccagent.core.legs.model import CallRecord, Direction
-from ccagent.core.pbx_events import AgentStatus
 from ccagent.core.projects import (
     CallKind,
     DialMode,
@@ -122,7 +121,7 @@ class ProjectService:
             raise UnknownProject(f"project {project_id!r}: no such project")
         return p
 
-    def list(self) -> list[ProjectFigures]:
+    def list_projects(self) -> list[ProjectFigures]:
         return self.repo.figures()
 
     def view(self, project_id: str) -> ProjectView:
@@ -137,64 +136,34 @@ class ProjectService:
         (R-PRJ-5).  mod_callcenter reports agent states without a queue (tiers are configuration):
         such a state counts for every queue, as on the dialer's live board.
         """
-        from sqlalchemy import func, or_, select
-
-        from ccagent.storage.models import AgentStateRow, CallLegRow
-
-        legs, states = CallLegRow.__table__, AgentStateRow.__table__
-        worked_q = (
-            select(legs.c.extension, func.max(legs.c.employee), func.count(), func.sum(legs.c.talk_s))
-            .where(legs.c.project == project.id, legs.c.extension.is_not(None), legs.c.answered)
-            .group_by(legs.c.extension)
-        )
-        states_q = select(states.c.extension, states.c.queue, states.c.action, states.c.reason, states.c.at)
-        states_q = states_q.order_by(states.c.at, states.c.id)
-        if project.queue:
-            states_q = states_q.where(or_(states.c.queue == project.queue, states.c.queue.is_(None)))
         since = project.started_at.timestamp() if project.started_at else None
         until = (project.completed_at or self.clock()).timestamp()
-        with self.repo.engine.connect() as conn:
-            worked = {r[0]: (r[1], int(r[2]), float(r[3] or 0.0)) for r in conn.execute(worked_q)}
-            history = [
-                AgentStatus(ts=at.timestamp(), extension=ext, queue=queue, action=action, reason=reason)
-                for ext, queue, action, reason, at in conn.execute(states_q)
-            ]
-            board, ready = replay_statuses(history, until)
-            views = {v.extension: v for v in board.view()}
-            extensions = sorted(worked.keys() | views.keys())
-            busy = self._busy(conn, extensions, since, until) if since is not None else {}
+        worked = self.repo.agent_work(project.id)
+        board, ready = replay_statuses(self.repo.agent_states(project.queue), until)
+        views = {v.extension: v for v in board.view()}
+        extensions = sorted(worked.keys() | views.keys())
+        busy = self._busy(extensions, since, until) if since is not None else {}
         figures = []
         for ext in extensions:
-            employee, calls, talk = worked.get(ext, (None, 0, 0.0))
+            work = worked.get(ext)
             view = views.get(ext)
             status = view.state.value + (f" ({view.reason})" if view.reason else "") if view else None
             wait = None
             if since is not None:
                 wait = round(waiting_seconds(ready.get(ext, ()), busy.get(ext, ()), since, until), 1)
-            figures.append(AgentFigure(ext, employee, status, calls, talk, wait))
+            if work is None:
+                figures.append(AgentFigure(ext, None, status, 0, 0.0, wait))
+            else:
+                figures.append(AgentFigure(ext, work.employee, status, work.calls, work.talk_s, wait))
         return figures
 
     def _busy(
-        self, conn: Any, extensions: list[str], since: float, until: float
+        self, extensions: list[str], since: float, until: float
     ) -> dict[str, list[tuple[float, float]]]:
         """Each agent's calls as busy spans: offered or talking, then the call's project wrap-up."""
-        from sqlalchemy import select
-
-        from ccagent.storage.models import CallLegRow
-
-        legs = CallLegRow.__table__
-        wrap: dict[str | None, float] = {None: 0.0}
         out: dict[str, list[tuple[float, float]]] = {}
-        q = select(legs.c.extension, legs.c.project, legs.c.started_at, legs.c.ended_at).where(
-            legs.c.extension.in_(extensions),
-            legs.c.ended_at >= datetime.fromtimestamp(since - 3600.0, UTC),  # an hour's wrap-up at most
-            legs.c.started_at <= datetime.fromtimestamp(until, UTC),
-        )
-        for ext, project_id, started, ended in conn.execute(q):
-            if project_id not in wrap:
-                p = self.repo.get(project_id, include_deleted=True)
-                wrap[project_id] = float((p.settings if p else {}).get("wrap_up_s") or 0.0)
-            out.setdefault(ext, []).append((started.timestamp(), ended.timestamp() + wrap[project_id]))
+        for call in self.repo.agent_calls(extensions, since, until):
+            out.setdefault(call.extension, []).append((call.started, call.ended + call.wrap_up_s))
         return out
 
     def rules_for(self, project: Project) -> DialingRules:

@@ -1,16 +1,16 @@
 """Projects, the contact base, per-project contact states, DNC and settings in SQL (R-PRJ-1..9, R-REP-1).
 
 Repositories return the frozen domain objects of ``ccagent.core.projects``;
-callers never see rows.  Every method is one short transaction, except the
-contact import, which runs in the caller's connection (``ContactImportWriter``
-in ``ccagent.app.contacts_import``) so a failed file leaves nothing behind.
+callers never see rows.  Every method is one short transaction; the contact
+import's bulk writes, one transaction per file, are ``ccagent.storage.contacts_repo``'s.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ccagent.core.dialing_rules import ContactUpdate
+from ccagent.core.pbx_events import AgentStatus
 from ccagent.core.projects import (
     Contact,
     ContactState,
@@ -30,7 +31,15 @@ from ccagent.core.projects import (
     ProjectStatus,
     ProjectType,
 )
-from ccagent.storage.models import ContactRow, DncRow, ProjectContactRow, ProjectRow, SettingRow
+from ccagent.storage.models import (
+    AgentStateRow,
+    CallLegRow,
+    ContactRow,
+    DncRow,
+    ProjectContactRow,
+    ProjectRow,
+    SettingRow,
+)
 from ccagent.storage.views import report_projects
 
 log = logging.getLogger(__name__)
@@ -40,6 +49,8 @@ _contacts = ContactRow.__table__
 _pc = ProjectContactRow.__table__
 _dnc = DncRow.__table__
 _settings = SettingRow.__table__
+_legs = CallLegRow.__table__
+_states = AgentStateRow.__table__
 
 #: Rows per IN-list / executemany batch (under SQLite's and PostgreSQL's parameter limits).
 CHUNK = 500
@@ -76,6 +87,34 @@ def _project(row: Any) -> Project:
         completed_at=row.completed_at,
         deleted_at=row.deleted_at,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentWork:
+    """An agent's answered calls in one project, from the stored legs (R-PRJ-5)."""
+
+    employee: str | None
+    calls: int
+    talk_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCall:
+    """One leg an agent was offered or took, with the wrap-up its project grants after it."""
+
+    extension: str
+    started: float  # epoch seconds
+    ended: float
+    wrap_up_s: float  # the project's ``wrap_up_s`` setting; 0 without a project or a setting
+
+
+#: How long after a call a project's wrap-up may run at most: legs that ended this long before a period
+#: cannot keep an agent busy inside it.
+MAX_WRAP_UP = timedelta(hours=1)
+
+
+def _wrap_up_s(settings: Any) -> float:
+    return float((settings if isinstance(settings, dict) else {}).get("wrap_up_s") or 0.0)
 
 
 def _project_values(p: Project) -> dict[str, Any]:
@@ -235,6 +274,58 @@ class ProjectRepo:
                 processed_pct=None if r.processed_pct is None else float(r.processed_pct),
             )
             for r in rows
+        ]
+
+    # --- agents' work in projects (R-PRJ-5): a fixed number of statements, whatever the rows ---
+
+    def agent_work(self, project_id: str) -> dict[str, AgentWork]:
+        """Per extension: the answered legs of the project's calls (count, talk, an employee name)."""
+        q = (
+            select(_legs.c.extension, func.max(_legs.c.employee), func.count(), func.sum(_legs.c.talk_s))
+            .where(_legs.c.project == project_id, _legs.c.extension.is_not(None), _legs.c.answered)
+            .group_by(_legs.c.extension)
+        )
+        with self.engine.connect() as conn:
+            return {r[0]: AgentWork(r[1], int(r[2]), float(r[3] or 0.0)) for r in conn.execute(q)}
+
+    def agent_states(self, queue: str | None) -> list[AgentStatus]:
+        """The PBX-reported agent states in the order they happened: all of them without a queue, else
+        the queue's and those reported without a queue (mod_callcenter's: tiers are configuration)."""
+        q = select(_states.c.extension, _states.c.queue, _states.c.action, _states.c.reason, _states.c.at)
+        q = q.order_by(_states.c.at, _states.c.id)
+        if queue:
+            q = q.where(or_(_states.c.queue == queue, _states.c.queue.is_(None)))
+        with self.engine.connect() as conn:
+            return [
+                AgentStatus(ts=at.timestamp(), extension=ext, queue=qu, action=action, reason=reason)
+                for ext, qu, action, reason, at in conn.execute(q)
+            ]
+
+    def agent_calls(self, extensions: Sequence[str], since: float, until: float) -> list[AgentCall]:
+        """The legs of these extensions that can keep them busy between ``since`` and ``until`` (epoch
+        seconds), in any project, each with its project's wrap-up.
+
+        Two statements whatever the number of legs and projects: the legs, then the settings of the
+        projects they belong to (deleted ones included: their calls still took the agent's time).
+        """
+        if not extensions:
+            return []
+        legs = _legs.c
+        period = (
+            legs.extension.in_(list(extensions)),
+            legs.ended_at >= datetime.fromtimestamp(since, UTC) - MAX_WRAP_UP,
+            legs.started_at <= datetime.fromtimestamp(until, UTC),
+        )
+        legs_q = select(legs.extension, legs.project, legs.started_at, legs.ended_at).where(*period)
+        wraps_q = select(_projects.c.id, _projects.c.settings).where(
+            _projects.c.id.in_(select(legs.project).where(*period).distinct())
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(legs_q).all()
+            wrap = {pid: _wrap_up_s(settings) for pid, settings in conn.execute(wraps_q)}
+        return [
+            AgentCall(ext, started.timestamp(), ended.timestamp(), wrap.get(project_id, 0.0))
+            for ext, project_id, started, ended in rows
         ]
 
     # --- contacts ---

@@ -23,6 +23,7 @@ from ccagent.app.dialer_runtime import attach_dialer
 from ccagent.app.projects import ProjectService
 from ccagent.sim.ami_server import SimAsterisk
 from ccagent.sim.dialer_script import AmiDialerScript
+from ccagent.storage.contacts_repo import ContactsRepo
 from ccagent.storage.projects_repo import ProjectRepo
 from tests.dialer.dialer_daemon import SECRET, AccelClock, config_for
 
@@ -71,7 +72,9 @@ def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_pat
                 "calling_hours": "09:00-20:00",
             },
         )
-        report = import_contacts(daemon.wiring.engine, csv_file, project_id="spring", default_region="UA")
+        report = import_contacts(
+            ContactsRepo(daemon.wiring.engine), csv_file, project_id="spring", default_region="UA"
+        )
         assert report.added_to_project == len(NUMBERS) and report.bad_rows == 0
         task = asyncio.create_task(daemon.run())
         try:

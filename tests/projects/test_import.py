@@ -22,6 +22,8 @@ from ccagent.app import contacts_import
 from ccagent.app.contacts_import import ImportFileError, import_contacts
 from ccagent.app.projects import ProjectService
 from ccagent.core.projects import ContactState
+from ccagent.storage import contacts_repo
+from ccagent.storage.contacts_repo import ContactsRepo
 from ccagent.storage.models import ContactRow, ProjectContactRow
 from ccagent.storage.projects_repo import ProjectRepo
 from tests.projects.conftest import FakeClock
@@ -65,7 +67,7 @@ def test_R_PRJ_7_encodings_bom_and_delimiters(
         else [[c.replace("і", "и").replace("Л", "Л") for c in r] for r in ROWS_RU]
     )
     path = _write(tmp_path / "c.csv", rows, encoding=encoding, delimiter=delimiter, bom=bom)
-    report = import_contacts(migrated_engine, path, default_region="UA")
+    report = import_contacts(ContactsRepo(migrated_engine), path, default_region="UA")
     assert (report.encoding, report.delimiter) == ("utf-8-sig" if bom else encoding, delimiter)
     assert (report.rows, report.created, report.bad_rows, report.phone_column) == (2, 2, 0, "Телефон")
     got = _contacts(migrated_engine)
@@ -87,7 +89,7 @@ def test_R_PRJ_7_bad_rows_reported_with_line_and_reason_good_rows_kept(
         ["region", "0681234567", "Europe"],  # a directory of the zone database, not a zone
     ]
     path = _write(tmp_path / "bad.csv", rows, encoding="utf-8", delimiter=",")
-    report = import_contacts(migrated_engine, path)
+    report = import_contacts(ContactsRepo(migrated_engine), path)
     assert [(e.line, e.reason.split(" ")[0]) for e in report.errors] == [
         (3, "not"), (4, "invalid"), (5, "no"), (6, "unknown"), (8, "unknown"),
     ]  # fmt: skip
@@ -108,7 +110,7 @@ def test_R_PRJ_7_duplicates_merged_in_file_and_against_the_base(
     service.create("p", "P", "autoinformer")
     first = _write(tmp_path / "a.csv", [["phone", "name", "city"], ["0501234567", "Ivan", "Kyiv"]],
                    encoding="utf-8", delimiter=";")  # fmt: skip
-    import_contacts(migrated_engine, first, project_id="p")
+    import_contacts(ContactsRepo(migrated_engine), first, project_id="p")
     rows = [
         ["phone", "name", "vip"],
         ["+380501234567", "", "yes"],  # in the base: merged (name kept, field added)
@@ -116,7 +118,9 @@ def test_R_PRJ_7_duplicates_merged_in_file_and_against_the_base(
         ["093-123-45-67", "Olga K", "no"],  # same number in this file
     ]
     second = _write(tmp_path / "b.csv", rows, encoding="utf-8", delimiter=";")
-    report = import_contacts(migrated_engine, second, project_id="p", chunk_rows=1)  # also across chunks
+    report = import_contacts(
+        ContactsRepo(migrated_engine), second, project_id="p", chunk_rows=1
+    )  # also across chunks
     assert (report.created, report.merged, report.duplicates) == (1, 1, 1)
     assert (report.added_to_project, report.already_in_project) == (1, 1)
     got = _contacts(migrated_engine)
@@ -129,7 +133,7 @@ def test_R_PRJ_7_duplicates_merged_in_file_and_against_the_base(
 def test_R_PRJ_7_no_header_phone_column_found_by_content(migrated_engine: Engine, tmp_path: Path) -> None:
     rows = [["Ivan", "0501234567", "x"], ["Olga", "0671234567", "y"], ["Petro", "0931234567", "z"]]
     report = import_contacts(
-        migrated_engine, _write(tmp_path / "n.csv", rows, encoding="utf-8", delimiter=",")
+        ContactsRepo(migrated_engine), _write(tmp_path / "n.csv", rows, encoding="utf-8", delimiter=",")
     )
     assert (report.rows, report.created, report.phone_column) == (3, 3, "col2")
     assert _contacts(migrated_engine)["+380501234567"] == (None, {"col1": "Ivan", "col3": "x"})
@@ -162,7 +166,7 @@ def test_R_PRJ_7_unreadable_files_import_nothing(
     path = tmp_path / "f.csv"
     path.write_bytes(content)
     with pytest.raises(ImportFileError, match=message):
-        import_contacts(migrated_engine, path, project_id="p")
+        import_contacts(ContactsRepo(migrated_engine), path, project_id="p")
     _nothing_imported(migrated_engine)
 
 
@@ -175,7 +179,7 @@ def test_R_PRJ_7_error_late_in_the_file_rolls_back_everything(
     # Valid UTF-8 for the first 64 KB (so UTF-8 is detected), then a cp1251 byte far into the file.
     path.write_bytes(b"phone;name\r\n" + good.encode() + "+380671234567;Ол\r\n".encode("cp1251"))
     with pytest.raises(ImportFileError, match=r"line 20002: not valid utf-8"):
-        import_contacts(migrated_engine, path, project_id="p", chunk_rows=1000)
+        import_contacts(ContactsRepo(migrated_engine), path, project_id="p", chunk_rows=1000)
     _nothing_imported(migrated_engine)
 
 
@@ -205,13 +209,13 @@ def test_R_PRJ_7_an_xlsx_damaged_inside_imports_nothing_and_says_so(
         raw[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0xFF
         path.write_bytes(bytes(raw))
     with pytest.raises(ImportFileError, match=r"damaged XLSX content|not a readable XLSX"):
-        import_contacts(migrated_engine, path, project_id="p", chunk_rows=500)
+        import_contacts(ContactsRepo(migrated_engine), path, project_id="p", chunk_rows=500)
     _nothing_imported(migrated_engine)
 
 
 def test_R_PRJ_7_missing_file(migrated_engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="cannot read"):
-        import_contacts(migrated_engine, tmp_path / "nope.csv")
+        import_contacts(ContactsRepo(migrated_engine), tmp_path / "nope.csv")
 
 
 def test_R_PRJ_7_xlsx_streaming_with_numbers_as_cells(migrated_engine: Engine, tmp_path: Path) -> None:
@@ -223,7 +227,7 @@ def test_R_PRJ_7_xlsx_streaming_with_numbers_as_cells(migrated_engine: Engine, t
     ws.append(["nonsense", "X", 1])
     path = tmp_path / "c.xlsx"
     wb.save(path)
-    report = import_contacts(migrated_engine, path, default_region="UA")
+    report = import_contacts(ContactsRepo(migrated_engine), path, default_region="UA")
     assert (report.format, report.rows, report.created, report.bad_rows) == ("xlsx", 3, 2, 1)
     assert report.errors[0].line == 4
     assert _contacts(migrated_engine)["+380501234567"] == ("Іван", {"Сума": "100.5"})
@@ -240,7 +244,10 @@ def test_R_PRJ_7_progress_and_a_large_file(migrated_engine: Engine, tmp_path: Pa
         f.write("+380500000001,Dup,x\n")
     seen: list[tuple[int, float | None]] = []
     report = import_contacts(
-        migrated_engine, path, progress=lambda rows, frac: seen.append((rows, frac)), now=clock.now
+        ContactsRepo(migrated_engine),
+        path,
+        progress=lambda rows, frac: seen.append((rows, frac)),
+        now=clock.now,
     )
     assert (report.rows, report.created, report.duplicates, report.bad_rows) == (n + 1, n, 1, 0)
     assert len(seen) >= 2 and seen[-1] == (n + 1, 1.0)
@@ -308,7 +315,7 @@ def test_R_PRJ_7_generated_file_imports_exactly_what_the_plain_model_says(
                          rng.choice(["", f"r{round_}"])])  # fmt: skip
         expected, bad_lines, dups = _model_import(rows, "UA", base)
         path = _write(tmp_path / f"g{round_}.csv", rows, encoding="utf-8", delimiter=";")
-        report = import_contacts(migrated_engine, path, project_id="p", chunk_rows=chunk_rows)
+        report = import_contacts(ContactsRepo(migrated_engine), path, project_id="p", chunk_rows=chunk_rows)
         assert [e.line for e in report.errors] == bad_lines
         assert report.bad_rows == len(bad_lines)
         assert report.rows == sum(1 for r in rows[1:] if any(r))
@@ -338,7 +345,7 @@ def test_R_PRJ_7_csv_read_in_blocks_keeps_lines_fields_and_line_numbers(
     )
     path = tmp_path / "b.csv"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
-    report = import_contacts(migrated_engine, path, chunk_rows=2)
+    report = import_contacts(ContactsRepo(migrated_engine), path, chunk_rows=2)
     assert [e.line for e in report.errors] == [4, 7]
     assert (report.rows, report.created, report.encoding) == (5, 3, "utf-8-sig")
     got = _contacts(migrated_engine)
@@ -356,7 +363,9 @@ def test_R_PRJ_7_undecodable_line_in_a_later_block_names_its_line(
     path = tmp_path / "mixed.csv"
     path.write_bytes(b"phone;name\r\n" + good.encode() + "+380671234567;Ол\r\n".encode("cp1251") + b"0;1\r\n")
     with pytest.raises(ImportFileError, match=r"line 4002: not valid utf-8"):
-        import_contacts(migrated_engine, path, chunk_rows=100)  # chunks written before the error
+        import_contacts(
+            ContactsRepo(migrated_engine), path, chunk_rows=100
+        )  # chunks written before the error
     _nothing_imported(migrated_engine)
 
 
@@ -364,7 +373,7 @@ def test_R_PRJ_7_unquoted_lone_cr_is_refused_with_its_line(migrated_engine: Engi
     path = tmp_path / "cr.csv"
     path.write_bytes(b"phone;name\n0501234567;a\rb\n")
     with pytest.raises(ImportFileError, match=r"line 2: new-line character"):
-        import_contacts(migrated_engine, path)
+        import_contacts(ContactsRepo(migrated_engine), path)
     _nothing_imported(migrated_engine)
 
 
@@ -380,7 +389,7 @@ def test_R_PRJ_7_awkward_text_survives_the_bulk_write_and_the_merge(
     text = "".join(";".join('"' + c.replace('"', '""') + '"' for c in r) + "\n" for r in rows)
     path = tmp_path / "awk.csv"
     path.write_text(text, encoding="utf-8")
-    report = import_contacts(migrated_engine, path)
+    report = import_contacts(ContactsRepo(migrated_engine), path)
     assert (report.created, report.bad_rows) == (len(awkward), 0)
     expected = {f"+3805012345{i:02d}": (awkward[i], {"note": awkward[-1 - i]}) for i in range(len(awkward))}
     assert _contacts(migrated_engine) == expected
@@ -388,7 +397,7 @@ def test_R_PRJ_7_awkward_text_survives_the_bulk_write_and_the_merge(
     path.write_text(
         "".join(";".join('"' + c.replace('"', '""') + '"' for c in r) + "\n" for r in again), encoding="utf-8"
     )
-    report = import_contacts(migrated_engine, path, chunk_rows=3)
+    report = import_contacts(ContactsRepo(migrated_engine), path, chunk_rows=3)
     assert (report.merged, report.created) == (len(awkward), 0)
     got = _contacts(migrated_engine)
     for i, a in enumerate(awkward):
@@ -403,21 +412,18 @@ def test_R_PRJ_7_a_write_refused_by_the_database_midway_imports_nothing(
     good = "".join(f"+3805012{i:05d};n{i}\r\n" for i in range(5100))
     path = tmp_path / "many.csv"
     path.write_bytes(b"phone;name\r\n" + good.encode())
-    writer = (
-        contacts_import._PgWriter if migrated_engine.dialect.name == "postgresql" else contacts_import._Writer
-    )
-    real_chunk = writer.chunk
+    real_merge = contacts_repo.ContactImport.merge  # both dialects' writers inherit it
     calls = {"n": 0}
 
-    def chunk(self: Any, rows: Any, report: Any) -> None:
+    def merge(self: Any, rows: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 51:
             raise DBAPIError("INSERT", {}, Exception("disk full"))
-        real_chunk(self, rows, report)
+        return real_merge(self, rows)
 
-    monkeypatch.setattr(writer, "chunk", chunk)
+    monkeypatch.setattr(contacts_repo.ContactImport, "merge", merge)
     with pytest.raises(DBAPIError):
-        import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
+        import_contacts(ContactsRepo(migrated_engine), path, project_id="p", chunk_rows=100)
     _nothing_imported(migrated_engine)
 
 
@@ -432,7 +438,7 @@ def test_R_PRJ_7_a_nul_byte_past_the_sniffed_head_is_a_bad_row(
     path.write_bytes(
         b"phone;name\r\n" + good.encode() + b"+380671234567;bad\x00name\r\n" + b"+380671234568;x\r\n"
     )
-    report = import_contacts(migrated_engine, path, project_id="p", chunk_rows=100)
+    report = import_contacts(ContactsRepo(migrated_engine), path, project_id="p", chunk_rows=100)
     assert (report.created, report.bad_rows) == (5001, 1)
     assert (report.errors[0].line, report.errors[0].reason) == (5002, "binary content (NUL byte)")
     assert "+380671234567" not in _contacts(migrated_engine)
@@ -480,4 +486,4 @@ def test_R_PRJ_7_xlsx_rows_read_as_openpyxl_reads_them(tmp_path: Path, write_onl
 @given(st.dictionaries(st.text(max_size=12), st.text(max_size=20), max_size=6))
 def test_R_PRJ_7_quick_fields_json_is_json_dumps(fields: dict[str, str]) -> None:
     """New contacts' fields are serialized by a quick encoder: the very text json.dumps gives."""
-    assert contacts_import._json_str_dict(fields) == json.dumps(fields)
+    assert contacts_repo._json_str_dict(fields) == json.dumps(fields)

@@ -128,7 +128,7 @@ def test_R_PRJ_3_delete_keeps_contacts_in_the_base(
     service.pause("old")
     service.delete("old")
     assert repo.contacts_count() == 4
-    assert [f.project_id for f in service.list()] == []
+    assert [f.project_id for f in service.list_projects()] == []
     service.create("new", "New", "autoinformer")
     assert repo.add_contacts("new", ids, clock.now) == 4  # the same contacts go into another project
 
@@ -149,7 +149,7 @@ def test_R_PRJ_4_R_PRJ_5_figures_per_state(
     snap = ContactSnapshot(PHONES[2], ContactState.NOT_CALLED)
     cb = after_attempt(snap, Outcome.CALLBACK, clock.now, rules, callback_at=clock.now.replace(hour=15))
     repo.record_attempt("f", ids[2], cb, clock.now)
-    [fig] = service.list()
+    [fig] = service.list_projects()
     got = (fig.contacts, fig.reached, fig.not_reached, fig.will_call_again, fig.not_called, fig.attempts)
     assert got == (4, 1, 1, 1, 1, 3)
     assert fig.processed_pct == pytest.approx(25.0)
