@@ -9,6 +9,7 @@ from ccagent.core.legs.model import CallRecord, Direction, Disposition, Leg, Rol
 from ccagent.core.pbx_events import AgentStatus
 from ccagent.storage.repositories import CallStore
 from tests.projects.conftest import FakeClock
+from tests.statements import statements
 
 
 def test_R_PRJ_5_view_lists_queue_agents_with_their_latest_state(
@@ -78,3 +79,41 @@ def test_R_PRJ_5_view_shows_each_agents_time_waiting_since_the_project_started(
     service.complete("hot")
     clock.advance(seconds=600)  # a completed project's figures stop growing
     assert {a.extension: a.wait_s for a in service.view("hot").agents} == {"101": 400.0, "102": 550.0}
+
+
+def test_R_PRJ_5_listing_and_view_cost_the_same_statements_however_many_projects_and_calls(
+    service: ProjectService, migrated_engine: Engine, clock: FakeClock
+) -> None:
+    """No query per project or per call (issue 12): the report reads sets, a fixed number of times."""
+    store = CallStore(migrated_engine)
+    t0 = clock.now.timestamp()
+
+    def grow(n: int) -> None:
+        for i in range(n):
+            pid = f"p{len(service.list_projects())}"
+            service.create(
+                pid, pid, "operators", mode="progressive", queue="hotline", settings={"wrap_up_s": i}
+            )
+            store.save_calls(
+                [_leg(f"{pid}-c{k}", f"10{k}", t0 + 60 * k, t0 + 60 * k + 30, pid) for k in range(3)]
+            )
+
+    store.save_agent_statuses(
+        [AgentStatus(ts=t0 - 10, extension=f"10{k}", queue="hotline", action="login") for k in range(3)],
+        pbx="asterisk",
+    )
+    grow(1)
+    service.start("p0")
+    clock.advance(seconds=600)
+    with statements(migrated_engine) as listing_one:
+        assert len(service.list_projects()) == 1
+    with statements(migrated_engine) as view_one:
+        assert len(service.view("p0").agents) == 3
+    grow(6)
+    with statements(migrated_engine) as listing_many:
+        assert len(service.list_projects()) == 7
+    with statements(migrated_engine) as view_many:
+        # each agent's calls in the other projects keep it busy too: their wrap-ups are read as a set
+        assert len(service.view("p0").agents) == 3
+    assert len(listing_one) == len(listing_many) == 1
+    assert len(view_one) == len(view_many)
