@@ -1,7 +1,8 @@
 """Baseline pacers and the clairvoyant reference for the dialer benchmark.
 
 * ``FixedRatioPacer``: a fixed number of lines per idle agent (VICIdial's RATIO method with
-  "available only" tally): the classic predictive dialer without feedback.
+  "available only" tally): the classic predictive dialer without feedback.  In
+  ``ccagent.sim.dialer_floor`` (the pacer tests use it too), re-exported here.
 * ``VicidialAdaptPacer``: a re-implementation (from its documented behaviour, not its code)
   of VICIdial's AST_VDadapt dial-level loop with ``ADAPT_HARD_LIMIT``: every 15 s the dial
   level is scaled by the one-minute average of (ready agents - waiting calls) / agents,
@@ -15,31 +16,26 @@
   outcome and ring time in advance, and must predict agent availability like anyone else.
 * ``ClairvoyantPacer``: a stronger, "full" oracle that also reads every call's talk and wrap
   time, and launches a call only when an agent will surely be there within the connect
-  deadline: the absolute ceiling, reported alongside.
+  deadline: the absolute ceiling, reported alongside.  In ``ccagent.sim.dialer_floor`` with
+  ``FixedRatioPacer``, re-exported here.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import deque
 from typing import Any
 
 from ccagent.core.dialer.estimators import normal_cdf
 from ccagent.core.dialer.pacer import PredictivePacer
+from ccagent.sim.dialer_floor import ClairvoyantPacer, FixedRatioPacer
 
-
-class FixedRatioPacer:
-    def __init__(self, ratio: float = 2.0) -> None:
-        self.ratio = ratio
-
-    def on_event(self, event: Any) -> None:
-        return None
-
-    def decide(self, state: Any) -> int:
-        if state.n_agents <= 0 or state.agents_free <= 0:
-            return 0
-        return max(0, math.ceil(self.ratio * state.agents_free) - state.n_ringing - state.n_waiting)
+__all__ = [
+    "ClairvoyantPacer",
+    "FixedRatioPacer",
+    "OutcomeClairvoyantPacer",
+    "VicidialAdaptPacer",
+]
 
 
 class VicidialAdaptPacer:
@@ -114,58 +110,6 @@ class VicidialAdaptPacer:
             return 0
         goal = math.ceil(self.level * (talking + free))
         return max(0, goal - (state.n_ringing + waiting + talking))
-
-
-class ClairvoyantPacer:
-    """Reference ceiling: knows every number's fate and every call's durations in advance."""
-
-    def __init__(self, margin_s: float = 0.25) -> None:
-        self.margin_s = margin_s
-        self.sim: Any = None
-
-    def bind_oracle(self, sim: Any) -> None:
-        self.sim = sim
-
-    def on_event(self, event: Any) -> None:
-        return None
-
-    def decide(self, state: Any) -> int:
-        sim = self.sim
-        t = sim.now
-        sc = sim.scenario
-        dl = sc.connect_deadline_s - self.margin_s
-        frees = [t] * len(sim.free)
-        frees.extend(end + wrap for _s, end, wrap, _c in sim.talking.values())
-        frees.extend(end for _s, end in sim.wrapping.values())
-        if not frees:
-            return 0
-        heapq.heapify(frees)
-        commits = []
-        for call, ans_t in sim.waiting.items():
-            fate = sim.call_fate[call]
-            commits.append((ans_t, fate[3], fate[4]))
-        for call, launch_t in sim.ringing.items():
-            fate = sim.call_fate[call]
-            if fate[2]:
-                commits.append((launch_t + fate[1], fate[3], fate[4]))
-        commits.sort()
-        for a, talk, wrap in commits:
-            f = frees[0]
-            if f > a + sc.connect_deadline_s:
-                continue  # it will be abandoned anyway; it takes no agent
-            heapq.heapreplace(frees, max(a, f) + talk + wrap)
-        lines = sim.config["max_lines"] - len(sim.ringing) - len(sim.waiting) - len(sim.talking)
-        n = 0
-        while n < lines:
-            _o, delay, needs_agent, talk, wrap = sim.peek(n).fate(sc, t)
-            if needs_agent:
-                a = t + delay
-                f = frees[0]
-                if f > a + dl:
-                    break
-                heapq.heapreplace(frees, max(a, f) + talk + wrap)
-            n += 1
-        return n
 
 
 class OutcomeClairvoyantPacer(PredictivePacer):

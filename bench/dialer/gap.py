@@ -26,8 +26,8 @@ if __package__ in (None, ""):
 
 from bench.dialer.baselines import ClairvoyantPacer, OutcomeClairvoyantPacer
 from bench.dialer.run import SCENARIOS
-from bench.dialer.sim import run_shift
 from ccagent.core.dialer.pacer import PredictivePacer
+from ccagent.sim.dialer_floor import run_shift
 
 
 class AgentsOracle(PredictivePacer):

@@ -29,8 +29,8 @@ from bench.dialer.baselines import (
     OutcomeClairvoyantPacer,
     VicidialAdaptPacer,
 )
-from bench.dialer.sim import Result, Scenario, run_shift
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
+from ccagent.sim.dialer_floor import Result, Scenario, run_shift
 
 SCENARIOS: list[Scenario] = [
     Scenario("s05-short", 5, 0.30, aht_s=60.0, wrap_s=10.0),

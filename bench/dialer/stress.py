@@ -23,8 +23,8 @@ from dataclasses import replace
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from bench.dialer.sim import Result, Scenario, run_shift
 from ccagent.core.dialer.pacer import PredictivePacer
+from ccagent.sim.dialer_floor import Result, Scenario, run_shift
 
 SHAPES: list[Scenario] = [
     Scenario("1-agent", 1, 0.30, aht_s=60.0, wrap_s=10.0),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections import namedtuple
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -13,10 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
-
-from bench.dialer.sim import Event
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
+from ccagent.sim.dialer_floor import Event
 
 PACERS = [PredictivePacer, ProgressivePacer]
 

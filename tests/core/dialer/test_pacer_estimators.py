@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 import random
-import sys
 from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
 
 from ccagent.core.dialer.estimators import DecayingRate, Histogram, exponential_prior, normal_cdf
 

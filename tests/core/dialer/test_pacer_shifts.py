@@ -1,4 +1,4 @@
-"""Short simulated shifts through bench/dialer/sim.py (SPEC R-PACE-2, R-PACE-3).
+"""Short simulated shifts through ccagent/sim/dialer_floor.py (SPEC R-PACE-2, R-PACE-3).
 
 The simulator implements the harness contract of INTERFACE.md, so these are the same
 pacer objects the daemon drives.  Shifts are short and few to keep the suite fast; the
@@ -7,19 +7,21 @@ pacer objects the daemon drives.  Shifts are short and few to keep the suite fas
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import replace
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
-
-from bench.dialer.baselines import ClairvoyantPacer, FixedRatioPacer
-from bench.dialer.calibration import calibrate
-from bench.dialer.sim import Scenario, Simulator, run_shift, worst_window
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
+from ccagent.sim.dialer_calibration import calibrate
+from ccagent.sim.dialer_floor import (
+    ClairvoyantPacer,
+    FixedRatioPacer,
+    Scenario,
+    Simulator,
+    run_shift,
+    worst_window,
+)
 
 
 class Recorder:
@@ -165,7 +167,7 @@ def test_r_pace_2_load_and_capacity_predictions_are_calibrated() -> None:
     then did, the z-scores must look standard normal (a call's age must count as evidence, the
     Bernoulli variances must be right) -- not merely the learned averages converging."""
     sc = Scenario("calib", 20, 0.15, aht_s=90.0, wrap_s=10.0, amd=True, horizon_s=2.5 * 3600.0)
-    cal = calibrate(sc, seed=2, horizons=(10, 18), warmup_s=1800.0)
+    cal = calibrate(PredictivePacer, sc, seed=2, horizons=(10, 18), warmup_s=1800.0)
     for what in ("load", "capacity", "load-capacity"):
         for tau, z in cal.z[what].items():
             assert z.n > 3000, (what, tau, z)

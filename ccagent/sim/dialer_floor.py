@@ -20,6 +20,12 @@ as in the external harness and in the daemon (SPEC R-PACE-3).  The model of a sh
 
 Outcomes are drawn per list position (not per pacer decision), so every pacer in a scenario
 and seed faces the same list, which is what lets the clairvoyant reference peek ahead.
+
+Shared by the pacer tests (tests/core/dialer) and the benchmark (``python -m bench.dialer``), so
+it lives in the package beside the simulated PBXs, and like them it imports nothing from
+``ccagent.core``: the floor that measures a pacer must not share code with it.  The two reference
+pacers the tests compare against (``FixedRatioPacer``, ``ClairvoyantPacer``) need no pacer model
+and live here too; the benchmark's other baselines stay in ``bench/dialer/baselines.py``.
 """
 
 from __future__ import annotations
@@ -474,3 +480,78 @@ def worst_window(
 
 def run_shift(pacer: Pacer, scenario: Scenario, seed: int, name: str = "") -> Result:
     return Simulator(scenario, seed).run(pacer, name)
+
+
+# --- the reference pacers that need no model of the floor: the tests' and the benchmark's yardsticks ---
+
+
+class FixedRatioPacer:
+    """A fixed number of lines per idle agent (VICIdial's RATIO method with "available only" tally):
+    the classic predictive dialer without feedback."""
+
+    def __init__(self, ratio: float = 2.0) -> None:
+        self.ratio = ratio
+
+    def on_event(self, event: Any) -> None:
+        return None
+
+    def decide(self, state: Any) -> int:
+        if state.n_agents <= 0 or state.agents_free <= 0:
+            return 0
+        return max(0, math.ceil(self.ratio * state.agents_free) - state.n_ringing - state.n_waiting)
+
+
+class ClairvoyantPacer:
+    """Reference ceiling: knows every number's fate and every call's durations in advance.
+
+    It reads the simulator's own books (``bind_oracle``), and launches a call only when an agent
+    will surely be there within the connect deadline: no abandons, the absolute ceiling.
+    """
+
+    def __init__(self, margin_s: float = 0.25) -> None:
+        self.margin_s = margin_s
+        self.sim: Any = None
+
+    def bind_oracle(self, sim: Any) -> None:
+        self.sim = sim
+
+    def on_event(self, event: Any) -> None:
+        return None
+
+    def decide(self, state: Any) -> int:
+        sim = self.sim
+        t = sim.now
+        sc = sim.scenario
+        dl = sc.connect_deadline_s - self.margin_s
+        frees = [t] * len(sim.free)
+        frees.extend(end + wrap for _s, end, wrap, _c in sim.talking.values())
+        frees.extend(end for _s, end in sim.wrapping.values())
+        if not frees:
+            return 0
+        heapq.heapify(frees)
+        commits = []
+        for call, ans_t in sim.waiting.items():
+            fate = sim.call_fate[call]
+            commits.append((ans_t, fate[3], fate[4]))
+        for call, launch_t in sim.ringing.items():
+            fate = sim.call_fate[call]
+            if fate[2]:
+                commits.append((launch_t + fate[1], fate[3], fate[4]))
+        commits.sort()
+        for a, talk, wrap in commits:
+            f = frees[0]
+            if f > a + sc.connect_deadline_s:
+                continue  # it will be abandoned anyway; it takes no agent
+            heapq.heapreplace(frees, max(a, f) + talk + wrap)
+        lines = sim.config["max_lines"] - len(sim.ringing) - len(sim.waiting) - len(sim.talking)
+        n = 0
+        while n < lines:
+            _o, delay, needs_agent, talk, wrap = sim.peek(n).fate(sc, t)
+            if needs_agent:
+                a = t + delay
+                f = frees[0]
+                if f > a + dl:
+                    break
+                heapq.heapreplace(frees, max(a, f) + talk + wrap)
+            n += 1
+        return n
