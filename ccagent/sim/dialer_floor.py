@@ -140,8 +140,18 @@ class Stats:
     )
 
     def __init__(self) -> None:
-        for k in self.__slots__:
-            setattr(self, k, 0 if k.endswith(("_n",)) or not k.endswith("_sum") else 0.0)
+        self.abandoned = 0
+        self.answered = 0
+        self.connected = 0
+        self.machines = 0
+        self.no_answer = 0
+        self.placed = 0
+        self.resolved = 0
+        self.ring_to_answer_sum = 0.0
+        self.talk_n = 0
+        self.talk_sum = 0.0
+        self.wrap_n = 0
+        self.wrap_sum = 0.0
 
     @property
     def answer_rate(self) -> float:

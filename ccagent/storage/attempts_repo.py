@@ -167,8 +167,11 @@ class AttemptStore:
         return AbandonRecord(
             answered=sum(int(counts.get(o, 0)) for o in _LIVE),
             abandoned=int(counts.get(Outcome.ABANDONED.value, 0)),
-            answer_times=[at.timestamp() for _o, at in recent],
-            abandon_times=[at.timestamp() for o, at in recent if o == Outcome.ABANDONED.value],
+            # settled_at is set on every settled attempt (and the query compares it): never None here
+            answer_times=[at.timestamp() for _o, at in recent if at is not None],
+            abandon_times=[
+                at.timestamp() for o, at in recent if at is not None and o == Outcome.ABANDONED.value
+            ],
         )
 
     def load_open(self) -> list[Attempt]:

@@ -22,13 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _enc
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
     Dialect,
     Engine,
     String,
+    Table,
     Text,
     any_,
     bindparam,
@@ -43,8 +44,8 @@ from sqlalchemy.exc import DBAPIError
 from ccagent.storage.models import ContactRow, ProjectContactRow
 from ccagent.storage.projects_repo import new_membership
 
-_contacts = ContactRow.__table__
-_pc = ProjectContactRow.__table__
+_contacts = cast(Table, ContactRow.__table__)
+_pc = cast(Table, ProjectContactRow.__table__)
 
 #: A contact as an import file gives it: name, time zone, extra fields (all stripped, empty ones left
 #: out).  Its E.164 number is the key of the chunk it travels in.  A plain tuple, not a dataclass: one

@@ -18,9 +18,9 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, Table, delete, func, select
 
 from ccagent.core import pbx_events
 from ccagent.core.pbx_events import PbxEvent
@@ -28,7 +28,7 @@ from ccagent.storage.models import EventJournalRow
 
 log = logging.getLogger(__name__)
 
-_journal = EventJournalRow.__table__
+_journal = cast(Table, EventJournalRow.__table__)
 _ID_CHUNK = 500
 
 

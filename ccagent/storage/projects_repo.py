@@ -11,9 +11,9 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -44,13 +44,13 @@ from ccagent.storage.views import report_projects
 
 log = logging.getLogger(__name__)
 
-_projects = ProjectRow.__table__
-_contacts = ContactRow.__table__
-_pc = ProjectContactRow.__table__
-_dnc = DncRow.__table__
-_settings = SettingRow.__table__
-_legs = CallLegRow.__table__
-_states = AgentStateRow.__table__
+_projects = cast(Table, ProjectRow.__table__)
+_contacts = cast(Table, ContactRow.__table__)
+_pc = cast(Table, ProjectContactRow.__table__)
+_dnc = cast(Table, DncRow.__table__)
+_settings = cast(Table, SettingRow.__table__)
+_legs = cast(Table, CallLegRow.__table__)
+_states = cast(Table, AgentStateRow.__table__)
 
 #: Rows per IN-list / executemany batch (under SQLite's and PostgreSQL's parameter limits).
 CHUNK = 500
@@ -202,7 +202,9 @@ class ProjectRepo:
         """Also true for a deleted project: its id stays taken."""
         return self.get(project_id, include_deleted=True) is not None
 
-    def list(self, *, include_deleted: bool = False, statuses: Iterable[str] | None = None) -> list[Project]:
+    def list_projects(
+        self, *, include_deleted: bool = False, statuses: Iterable[str] | None = None
+    ) -> list[Project]:
         q = select(_projects).order_by(_projects.c.created_at, _projects.c.id)
         if not include_deleted:
             q = q.where(_projects.c.deleted_at.is_(None))

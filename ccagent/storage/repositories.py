@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -25,10 +25,10 @@ EmployeeOf = Callable[[str], str | None]
 # Stay under SQLite's bound-parameter limit (32766) and PostgreSQL's (65535) for IN lists.
 _ID_CHUNK = 500
 
-_calls = CallRow.__table__
-_legs = CallLegRow.__table__
-_offers = AgentOfferRow.__table__
-_states = AgentStateRow.__table__
+_calls = cast(Table, CallRow.__table__)
+_legs = cast(Table, CallLegRow.__table__)
+_offers = cast(Table, AgentOfferRow.__table__)
+_states = cast(Table, AgentStateRow.__table__)
 
 
 _T = TypeVar("_T")

@@ -85,7 +85,7 @@ def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or os.environ.get("CCAGENT_DB_URL")
     with tempfile.TemporaryDirectory(prefix="ccagent-alembic-") as tmp:
         scratch = not url
-        if scratch:
+        if not url:
             url = f"sqlite:///{Path(tmp) / 'scratch.db'}"
             logging.getLogger("alembic").warning(
                 "CCAGENT_DB_URL is not set: working on a scratch SQLite database migrated to head"
