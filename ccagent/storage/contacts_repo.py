@@ -121,7 +121,7 @@ class ContactImport:
     the column types' storage form; PostgreSQL: COPY); merged contacts are updated in one
     executemany (SQLite) or COPY into a temporary table + one UPDATE ... FROM (PostgreSQL);
     the project's memberships come from ONE INSERT ... SELECT ... ON CONFLICT DO NOTHING.
-    All inside the caller's transaction: a file that fails leaves nothing.
+    All inside the one transaction ``ContactsRepo.importing`` holds: a file that fails leaves nothing.
     """
 
     def __init__(self, conn: Connection, project_id: str | None, now: datetime) -> None:
