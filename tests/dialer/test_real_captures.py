@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from ccagent.app.bootstrap import build
 from ccagent.app.dialer import AttemptContacts, DialerService, RetryRules
-from ccagent.app.ingest import iter_capture
 from ccagent.config import parse_config
 from ccagent.core.dialer.engine import Attempt, AttemptStatus, Originate, ProjectRun
 from ccagent.core.dialer.pacer import ProgressivePacer
@@ -82,7 +81,7 @@ def _replay(pbx: str, name: str, db_url: str, attempt: Attempt | None, contacts:
         service.start_project(ProjectRun(attempt.project_id, kind="autoinformer"), ProgressivePacer())
         service.restore()
     for path in _files(pbx, name):
-        for msg in iter_capture(path, pbx, pipe.translator):
+        for msg in wiring.adapter.read_capture(path):
             pipe.feed(msg)
         pipe.flush()
     pipe.flush(final=True)

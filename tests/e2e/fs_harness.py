@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ccagent.app.bootstrap import build_daemon
 from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.config import Config, parse_config
 from ccagent.pbx.esl.capture import iter_capture_events
@@ -129,7 +130,7 @@ async def live_fs_daemon(db_url: str, *, event_format: str = "plain", **legs: st
     server = EslServer(password=PASSWORD)
     await server.start()
     config = fs_config(server.port, db_url, event_format=event_format, **legs)
-    daemon = Daemon(config, notifier=NullNotifier())
+    daemon = build_daemon(config, notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
     live = LiveFs(server, daemon, task)
     try:
