@@ -23,12 +23,12 @@ from ccagent.app.bootstrap import daemon_parts
 from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.app.dialer import AttemptContacts, DialerService, RetryRules
 from ccagent.config import Config, parse_config
-from ccagent.core.dialer.engine import ProjectRun
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
 from ccagent.sim.ami_server import SimAsterisk
 from ccagent.sim.dialer_script import AmiDialerScript
 from ccagent.sim.esl_dialer_script import DialerEslServer, FsDialerScript
 from ccagent.storage.attempts_repo import AttemptStore
+from tests.dialer.helpers import lab_run
 from tests.waiting import wait_for
 
 SECRET = "dialer-s3cret"
@@ -168,7 +168,7 @@ def start_projects(daemon: DialerDaemon, projects: Sequence[Mapping[str, Any]]) 
         pacer = PredictivePacer() if p.pop("pacer", "progressive") == "predictive" else ProgressivePacer()
         if "variables" in p:
             p["variables"] = tuple(tuple(x) for x in p["variables"])
-        daemon.dialer.start_project(ProjectRun(**p), pacer)
+        daemon.dialer.start_project(lab_run(**p), pacer)
 
 
 async def _main(spec: dict[str, Any]) -> int:

@@ -61,6 +61,7 @@ class LiveFs:
     server: EslServer
     daemon: Daemon
     task: asyncio.Task[int]
+    config: Config
     fed: int = 0  # events handed to the server so far
 
     @property
@@ -132,7 +133,7 @@ async def live_fs_daemon(db_url: str, *, event_format: str = "plain", **legs: st
     config = fs_config(server.port, db_url, event_format=event_format, **legs)
     daemon = build_daemon(config, notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
-    live = LiveFs(server, daemon, task)
+    live = LiveFs(server, daemon, task, config)
     try:
         # up = subscribed AND the first snapshot applied by the consumer
         await wait_for(lambda: daemon.stats.items >= 1 or task.done(), 10.0, "daemon never connected")

@@ -237,10 +237,11 @@ def test_R_SAFE_1_damaged_frames_never_stop_the_daemon_and_good_calls_stay_exact
             assert not live.task.done(), "bad frames stopped the daemon"
             shown = [
                 repr(live.client),
-                repr(live.daemon.config),
-                str(live.daemon.config),
-                repr(live.daemon.config.pbx.freeswitch),
-                str(live.daemon.config.model_dump()),
+                repr(live.config),
+                str(live.config),
+                repr(live.config.pbx.freeswitch),
+                str(live.config.model_dump()),
+                repr(vars(live.daemon.adapter)),  # the adapter holds the config the daemon runs on
             ]
             return await live.stop(), live.client.malformed, shown
 
