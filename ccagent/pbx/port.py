@@ -51,7 +51,7 @@ class Translator(Protocol):
         """Events of one raw message; ``now`` stamps what carries no PBX time (listings)."""
         ...
 
-    def wants(self, raw: bytes) -> bool:
+    def wants(self, raw: bytes, /) -> bool:
         """Raw pre-filter: would :meth:`translate` use this undecoded message?  Skipping the rest
         before decoding is most of the ingest's speed; the adapter hands it to its parsers."""
         ...
@@ -86,10 +86,13 @@ class Session(Protocol):
     """A live PBX connection: fills ONE bounded queue, in stream order, until closed (STYLE lesson 8).
 
     The queue holds the adapter's own items (raw messages, connection changes, listings); only the
-    adapter's :data:`Step` reads them.
+    adapter's :data:`Step` reads them.  The reconcile request is the session's own business: on
+    every (re)connection it asks the PBX for its live channels and queues the answer at its place
+    in the stream, so the step can feed it after the events that preceded it (R-PBX-5).
     """
 
-    queue: asyncio.Queue[Any]
+    @property
+    def queue(self) -> asyncio.Queue[Any]: ...
 
     @property
     def connected(self) -> bool:
@@ -140,10 +143,20 @@ class DialPlan:
 class DemoStream(Protocol):
     """A simulated PBX playing a compressed busy hour of re-stamped lab captures (``ccagent demo``)."""
 
-    #: Raw PBX messages the stream plays, and the legs config its captures were made with.
-    total: int
-    project_variable: str
-    employees: Mapping[str, str]
+    @property
+    def total(self) -> int:
+        """How many raw PBX messages the stream plays."""
+        ...
+
+    @property
+    def project_variable(self) -> str:
+        """The ``legs.project_variable`` the lab's captures were made with."""
+        ...
+
+    @property
+    def employees(self) -> Mapping[str, str]:
+        """``employees.mapping`` for the demo's extensions."""
+        ...
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 (a free port)."""
@@ -168,8 +181,20 @@ class PbxAdapter(Protocol):
     """Everything PBX-specific, bound to one configuration.  See docs/architecture.md, "Adding a
     third PBX": an adapter implements exactly this, and registers in :mod:`ccagent.pbx.registry`."""
 
-    name: str
-    translator: Translator
+    @property
+    def name(self) -> str:
+        """The registry's name of this PBX (``pbx.type``), also stored with each call."""
+        ...
+
+    @property
+    def translator(self) -> Translator:
+        """The one translator of this configuration: the pipeline's, the session's pre-filter's."""
+        ...
+
+    @property
+    def agent_option(self) -> tuple[str, str]:
+        """How ``ccagent agent pause`` names an agent on this PBX: (option, default template)."""
+        ...
 
     def live(self, ops: PipelineOps, *, clock: Callable[[], float], queue_size: int) -> Live:
         """The daemon's session, its per-item step over ``ops`` (stamping with ``clock``), and the
@@ -191,9 +216,6 @@ class PbxAdapter(Protocol):
     def dial_plan(self, project: Project, *, connect_deadline_s: float) -> DialPlan:
         """Where the shipped dialplan runs this project's answered calls."""
         ...
-
-    #: ``ccagent agent pause`` names the agent as the PBX does: (option, default template).
-    agent_option: tuple[str, str]
 
     async def set_paused(
         self, agent: str, paused: bool, *, queue: str | None, reason: str | None, timeout: float

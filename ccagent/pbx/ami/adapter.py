@@ -21,7 +21,7 @@ from ccagent.core.projects import Project
 from ccagent.pbx.ami import actions
 from ccagent.pbx.ami.client import AmiAuthError, AmiClient, ConnectionDown, ConnectionUp, ListResult
 from ccagent.pbx.ami.originate import AmiOriginator, pause_action
-from ccagent.pbx.ami.parser import AmiParser
+from ccagent.pbx.ami.parser import AmiMessage, AmiParser
 from ccagent.pbx.ami.translate import AmiTranslator
 from ccagent.pbx.capture import detect_format, iter_ami_capture
 from ccagent.pbx.port import DialPlan, Live, PipelineOps, Step
@@ -252,7 +252,7 @@ class AmiDemo:
     async def play(self, progress: Callable[[int], None]) -> None:
         await self.sim.wait_logged_in(1, timeout=10.0)
 
-        def counted() -> Iterator[Mapping[str, str]]:
+        def counted() -> Iterator[AmiMessage]:
             for i, m in enumerate(self.messages, 1):
                 if i % 200 == 0 or i == self.total:
                     progress(i)
