@@ -9,9 +9,12 @@ root (``ccagent.app.bootstrap``) looks it up once and the rest of ccagent only s
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ccagent.config import Config
-from ccagent.pbx.port import PbxAdapter
+
+if TYPE_CHECKING:  # the command line lists the names without loading any PBX code
+    from ccagent.pbx.port import PbxAdapter
 
 __all__ = ["ADAPTERS", "adapter_for", "names"]
 
