@@ -123,7 +123,7 @@ def attach_dialer(config: Config, daemon: Daemon) -> DialerRuntime:
     runtime.dialer.restore()
     runtime.sync_projects()
     daemon.pipeline.event_listeners.append(runtime.dialer.on_event)
-    daemon.call_listeners.append(runtime.on_calls)
+    daemon.commit_listeners.append(runtime.on_calls)
     daemon.tickers.append(runtime.tick)
     return runtime
 

@@ -16,7 +16,7 @@ the open calls (R-PBX-5).
 Nothing here knows which PBX it listens to: the session, and the step that turns
 its queue items into pipeline operations, come from the PBX adapter through the
 composition root (``ccagent.app.bootstrap``, which also builds this class).
-Committed calls go to :attr:`Daemon.call_listeners` on the event loop after each
+Committed calls go to :attr:`Daemon.commit_listeners` on the event loop after each
 commit, never in the commit's worker thread; a listener that writes to the
 database does so in a worker thread of its own, awaited (the consumer waits).
 """
@@ -83,7 +83,7 @@ class DaemonStats:
 
 
 #: Called on the event loop with the calls of each commit, in commit order; awaited by the consumer.
-CallListener = Callable[[Sequence[CallRecord]], Awaitable[None]]
+CommitListener = Callable[[Sequence[CallRecord]], Awaitable[None]]
 
 
 class Daemon:
@@ -109,7 +109,7 @@ class Daemon:
         self.notifier = notifier or default_notifier()
         self.stats = DaemonStats()
         # Committed calls, handed over on the loop after each commit (the dialer settles attempts).
-        self.call_listeners: list[CallListener] = []
+        self.commit_listeners: list[CommitListener] = []
         self._stop = asyncio.Event()
         self._stop_at = 0.0
         self._writes_abandoned = False  # stopping with the database down: gave up after the grace
@@ -271,7 +271,7 @@ class Daemon:
         if not records:
             return
         self.pipeline.dispatch(records)
-        for listener in self.call_listeners:
+        for listener in self.commit_listeners:
             try:
                 await listener(records)
             except Exception:  # the calls are stored; a listener bug must not undo or repeat that

@@ -54,7 +54,7 @@ def test_R_SAFE_2_committed_call_listeners_run_on_the_loop_thread_not_the_flush_
         seen["async"].append(threading.current_thread())
         got.extend(r.call_id for r in records)
 
-    daemon.call_listeners.append(on_calls)
+    daemon.commit_listeners.append(on_calls)
     for msg in iter_ami_capture(ONE_CALL / "ami.log"):
         pipe.feed(msg)
     assert pipe.pending

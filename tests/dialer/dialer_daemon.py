@@ -151,7 +151,7 @@ class DialerDaemon(Daemon):
         self.tick_s = tick_s
         self.idle_wait_s = 0.02  # the clock runs fast: let the one consumer tick often enough
         self.pipeline.event_listeners.append(self.dialer.on_event)
-        self.call_listeners.append(self.dialer.on_calls)
+        self.commit_listeners.append(self.dialer.on_calls)
         self.tickers.append(self.dialer.tick)
 
 
