@@ -116,7 +116,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             )
         )
     pacer = _AtLeast(args.per_tick)
-    service.start_project(ProjectRun("p1", queue="q", max_lines=n_contacts, caller_id="2000"), pacer)
+    lab = {"context": "dialer", "exten": "support"}  # the lab's dialplan target
+    service.start_project(ProjectRun("p1", queue="q", max_lines=n_contacts, caller_id="2000", **lab), pacer)
     service.engine.lost_after_s = 1e9  # the simulated PBX plays no calls here: keep them all "in progress"
     service.restore()
     assert len(service.engine.attempts) == args.calls

@@ -76,7 +76,7 @@ async def _client(candidate: str, port: int, n_events: int) -> dict[str, object]
         def is_down(x: object) -> bool:
             return isinstance(x, ConnectionDown)
     else:
-        from ccagent.pbx.esl.greenswitch_fence import GreenswitchFence
+        from greenswitch_fence import GreenswitchFence  # bench/: the losing candidate, kept to re-measure
 
         fence = GreenswitchFence("127.0.0.1", port, PASSWORD, queue=queue, loop=loop, backoff_s=0.05)
         fence.start()

@@ -39,7 +39,7 @@ def _blocks(fmt: str, n: int, size: int = 1 << 16):
 
 def run(fmt: str, n: int, translate: bool) -> None:
     parser = EslParser()
-    tr = FsTranslator() if translate else None
+    tr = FsTranslator("dialer_campaign") if translate else None
     frames = out = 0
     nbytes = 0
     busy = 0.0

@@ -161,7 +161,8 @@ def fs_pbx_process(conn: object, rate: float, seconds: float, seed: int) -> None
 
 
 async def daemon_side(port: int, db: Path, conn: object, seconds: float, pbx: str = "asterisk") -> dict:
-    from ccagent.app.daemon import Daemon, NullNotifier
+    from ccagent.app.bootstrap import build_daemon
+    from ccagent.app.daemon import NullNotifier
     from ccagent.config import parse_config
 
     pbx_section = (
@@ -177,7 +178,7 @@ async def daemon_side(port: int, db: Path, conn: object, seconds: float, pbx: st
             "daemon": {"log_level": "WARNING"},
         }
     )
-    daemon = Daemon(config, notifier=NullNotifier())
+    daemon = build_daemon(config, notifier=NullNotifier())
     committed: dict[str, float] = {}
     daemon.pipeline.on_call = lambda rec: committed.__setitem__(rec.call_id, time.monotonic())
     task = asyncio.create_task(daemon.run())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ccagent.config import EX_CONFIG, Config, ConfigError, check_config_main, load_config
+from ccagent.pbx.registry import names as pbx_names
 
 log = logging.getLogger("ccagent")
 
@@ -114,7 +115,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ccagent.app.daemon import run_daemon
+    from ccagent.app.bootstrap import run_daemon
 
     config = _load(args)
     return run_daemon(config)
@@ -183,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("ingest", help="feed raw PBX captures (ami.log / esl.log) into the database")
     with_config(sp)
-    sp.add_argument("--pbx", choices=("asterisk", "freeswitch"), help="default: config pbx.type")
+    sp.add_argument("--pbx", choices=pbx_names(), help="default: config pbx.type")
     sp.add_argument("--db", help="database URL (default: from config)")
     sp.add_argument("--project-variable", help="channel variable carrying the project (default: config)")
     sp.add_argument("files", nargs="+", help="capture files; several = successive connections")
@@ -203,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_report)
 
     sp = sub.add_parser("demo", help="simulated PBX + daemon + SQLite: a compressed busy hour")
-    sp.add_argument("--pbx", choices=("asterisk", "freeswitch"), default="asterisk")
+    sp.add_argument("--pbx", choices=pbx_names(), default=pbx_names()[0])
     sp.add_argument(
         "--db-path", default="ccagent-demo.db", help="SQLite file to create (default: %(default)s)"
     )

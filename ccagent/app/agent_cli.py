@@ -1,7 +1,8 @@
 """``ccagent agent list|pause|ready`` (issue 6 item 5, R-PRJ-5, R-OPS-1).
 
-``pause`` / ``ready`` go to the PBX, never straight to the database: Asterisk ``QueuePause`` over
-AMI, FreeSWITCH ``callcenter_config agent set status`` over ESL.  The PBX then reports the change
+``pause`` / ``ready`` go to the PBX, never straight to the database, through the PBX adapter
+(``PbxAdapter.set_paused``: Asterisk ``QueuePause`` over AMI, FreeSWITCH ``callcenter_config agent
+set status`` over ESL).  The PBX then reports the change
 like any other (QueueMemberPause / callcenter::info), so the running daemon's agent states and
 ``report_agent_states`` follow from the PBX's own word, whoever paused the agent.
 
@@ -70,72 +71,6 @@ def agent_states(db_url: str) -> list[dict[str, Any]]:
     return out
 
 
-async def _ami_pause(
-    config: Config, interface: str, paused: bool, queue: str | None, reason: str | None, timeout: float
-) -> str:
-    from ccagent.pbx.ami.client import AmiClient
-    from ccagent.pbx.ami.originate import pause_action
-
-    a = config.pbx.asterisk
-    client = AmiClient(
-        a.host,
-        a.port,
-        a.username,
-        a.secret.get_secret_value(),
-        events="off",
-        backoff_min=0.05,
-        backoff_max=0.5,
-    )
-    task = asyncio.create_task(client.run())
-    try:
-        try:
-            await client.wait_connected(timeout=timeout)
-        except TimeoutError:
-            failed = task.exception() if task.done() and not task.cancelled() else None
-            if failed is not None:  # the login was refused: say so, not just "timed out"
-                raise RuntimeError(f"Asterisk {a.host}:{a.port}: {failed}") from None
-            raise TimeoutError(f"Asterisk {a.host}:{a.port} not reachable within {timeout:g} s") from None
-        resp = await client.send_action(
-            pause_action(interface, paused, queue=queue, reason=reason), timeout=timeout
-        )
-    finally:
-        await client.close()
-        await asyncio.gather(task, return_exceptions=True)
-    if resp.get("Response") != "Success":
-        raise RuntimeError(f"Asterisk refused QueuePause: {resp.get('Message', '')[:200]}")
-    return resp.get("Message", "") or "ok"
-
-
-async def _esl_pause(config: Config, agent: str, paused: bool, timeout: float) -> str:
-    from ccagent.pbx.esl.client import EslClient, EslState
-    from ccagent.pbx.esl.originate import pause_command
-
-    fs = config.pbx.freeswitch
-    client = EslClient(
-        fs.host,
-        fs.port,
-        fs.password.get_secret_value(),
-        queue=asyncio.Queue(maxsize=1000),
-        backoff_min=0.05,
-        backoff_max=0.5,
-    )
-    task = asyncio.create_task(client.run())
-    try:
-        for _ in range(max(1, int(timeout * 100))):
-            if client.state is EslState.CONNECTED:
-                break
-            await asyncio.sleep(0.01)
-        else:
-            raise TimeoutError(f"FreeSWITCH {fs.host}:{fs.port} not reachable")
-        reply = await client.api(pause_command(agent, paused), timeout=timeout)
-    finally:
-        await client.close()
-        await asyncio.gather(task, return_exceptions=True)
-    if not reply.startswith("+OK"):
-        raise RuntimeError(f"FreeSWITCH refused: {reply.strip()[:200]}")
-    return reply.strip()
-
-
 async def set_paused(
     config: Config,
     extension: str,
@@ -152,15 +87,16 @@ async def set_paused(
         raise ValueError("extension: empty")
     if not (timeout > 0 and math.isfinite(timeout)):
         raise ValueError(f"--timeout: must be a number of seconds above 0, got {timeout!r}")
-    asterisk = config.pbx.type == "asterisk"
-    option, template = ("--interface", interface_template) if asterisk else ("--agent", agent_template)
+    from ccagent.app.bootstrap import pbx_adapter
+
+    adapter = pbx_adapter(config)
+    option, _default = adapter.agent_option  # the PBX names its agents its own way
+    template = {"--interface": interface_template, "--agent": agent_template}[option]
     try:
         target = template.format(ext=extension)
     except (KeyError, IndexError, ValueError):
         raise ValueError(f"{option}: {template!r} may only use {{ext}}") from None
-    if asterisk:
-        return await _ami_pause(config, target, paused, queue, reason, timeout)
-    return await _esl_pause(config, target, paused, timeout)
+    return await adapter.set_paused(target, paused, queue=queue, reason=reason, timeout=timeout)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -1,46 +1,44 @@
 """The composition root (STYLE lesson 7): config in, wired objects out.
 
-Nothing else in ccagent builds adapters, stores or engines; tests build the
-same objects through here with their own config.
+The PBX adapter is picked here, once, from ``pbx.type`` (``ccagent.pbx.registry``); the daemon,
+the pipeline, the dialer runtime, ingest and the demo get everything PBX-specific from it through
+their constructors.  Nothing else in ccagent builds adapters, sessions, translators, stores or
+engines; tests build the same objects through here with their own config.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+import time
+from collections.abc import Callable
 
-from sqlalchemy import Engine
-
+from ccagent.app.daemon import Daemon, Notifier
+from ccagent.app.dialer_runtime import DialerRuntime
 from ccagent.app.metrics import Metrics
-from ccagent.app.pipeline import Pipeline, Translator
+from ccagent.app.pipeline import Pipeline
+from ccagent.app.wiring import Wiring
 from ccagent.config import Config
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.core.mapping import EmployeeMapper
+from ccagent.pbx.port import Live, PbxAdapter
+from ccagent.pbx.registry import adapter_for
 from ccagent.storage import db
 from ccagent.storage.journal import EventJournal
 from ccagent.storage.repositories import CallStore
 
+__all__ = [
+    "Wiring",
+    "attach_dialer",
+    "build",
+    "build_daemon",
+    "daemon_parts",
+    "make_mapper",
+    "pbx_adapter",
+    "run_daemon",
+]
 
-@dataclass
-class Wiring:
-    engine: Engine
-    pipeline: Pipeline
-    metrics: Metrics
-
-
-def make_translator(config: Config, pbx: str) -> Translator:
-    if pbx == "asterisk":
-        from ccagent.pbx.ami.translate import AmiTranslator
-
-        return AmiTranslator(
-            project_variable=config.legs.project_variable, extension_pattern=config.legs.extension_pattern
-        )
-    if pbx == "freeswitch":
-        from ccagent.pbx.esl.translate import FsTranslator
-
-        return FsTranslator(
-            project_variable=config.legs.project_variable, extension_pattern=config.legs.extension_pattern
-        )
-    raise ValueError(f"unknown pbx {pbx!r} (asterisk or freeswitch)")
+log = logging.getLogger(__name__)
 
 
 def make_mapper(config: Config) -> EmployeeMapper:
@@ -53,26 +51,33 @@ def make_mapper(config: Config) -> EmployeeMapper:
     )
 
 
+def pbx_adapter(config: Config, pbx: str | None = None) -> PbxAdapter:
+    """The adapter of ``pbx`` (default: ``pbx.type``), bound to ``config``: the one choice of PBX."""
+    return adapter_for(config, pbx)
+
+
 def build(
     config: Config,
     *,
     pbx: str | None = None,
+    adapter: PbxAdapter | None = None,
     db_url: str | None = None,
     upgrade: bool = True,
     journal_open_calls: bool = True,
     metrics: Metrics | None = None,
 ) -> Wiring:
-    """Wire a pipeline for ``pbx`` on ``db_url`` (defaults from config); migrates the schema first."""
-    pbx = pbx or config.pbx.type
+    """Wire a pipeline for ``pbx`` (or an ``adapter`` already chosen) on ``db_url`` (defaults from
+    config); migrates the schema first."""
+    adapter = adapter or pbx_adapter(config, pbx)
     url = db_url or config.database.url
     engine = db.make_engine(url, echo=config.database.echo)
     if upgrade:
         db.upgrade(engine)
     metrics = metrics or Metrics()
     pipeline = Pipeline(
-        pbx=pbx,
-        translator=make_translator(config, pbx),
-        tracker=CallTracker(pbx=pbx, project_variable=config.legs.project_variable),
+        pbx=adapter.name,
+        translator=adapter.translator,
+        tracker=CallTracker(pbx=adapter.name, project_variable=config.legs.project_variable),
         store=CallStore(engine),
         # ingest resumes only its own open calls, never a running daemon's
         journal=EventJournal(engine, owner="daemon" if journal_open_calls else "ingest"),
@@ -80,4 +85,75 @@ def build(
         metrics=metrics,
         journal_open_calls=journal_open_calls,
     )
-    return Wiring(engine=engine, pipeline=pipeline, metrics=metrics)
+    return Wiring(engine=engine, pipeline=pipeline, metrics=metrics, adapter=adapter)
+
+
+def daemon_parts(
+    config: Config, *, clock: Callable[[], float] = time.time, wiring: Wiring | None = None
+) -> tuple[Wiring, Live]:
+    """The pipeline and the PBX session, step and originator a :class:`Daemon` is built from."""
+    wiring = wiring or build(config)
+    live = wiring.adapter.live(wiring.pipeline, clock=clock, queue_size=config.daemon.queue_size)
+    return wiring, live
+
+
+def build_daemon(
+    config: Config,
+    *,
+    clock: Callable[[], float] = time.time,
+    notifier: Notifier | None = None,
+    wiring: Wiring | None = None,
+) -> Daemon:
+    """The live daemon of ``ccagent run`` (without the dialer: see :func:`attach_dialer`)."""
+    wiring, live = daemon_parts(config, clock=clock, wiring=wiring)
+    return Daemon(wiring, live, clock=clock, notifier=notifier)
+
+
+def attach_dialer(config: Config, daemon: Daemon) -> DialerRuntime:
+    """Wire the dialer into ``daemon`` before it runs: the outbox a previous run left is adopted
+    first, so the reconnect's channel list and journaled calls can settle it (R-SAFE-2)."""
+    runtime = DialerRuntime(
+        engine=daemon.wiring.engine,
+        clock=daemon.clock,
+        originator=daemon.live.originator,
+        dial_plan=daemon.adapter.dial_plan,
+        projects=config.projects,
+        project_variable=config.legs.project_variable,
+    )
+    runtime.dialer.restore()
+    runtime.sync_projects()
+    daemon.pipeline.event_listeners.append(runtime.dialer.on_event)
+    daemon.commit_listeners.append(runtime.on_calls)
+    daemon.tickers.append(runtime.tick)
+    return runtime
+
+
+def run_daemon(config: Config) -> int:
+    """``ccagent run``: the daemon with the dialer, until SIGTERM; returns the exit code."""
+    from os import EX_CONFIG, EX_UNAVAILABLE
+
+    from ccagent.config import redact_url, url_secrets
+    from ccagent.log import register_secret
+    from ccagent.storage.db import explain_error
+
+    register_secret(config.pbx.asterisk.secret.get_secret_value())
+    register_secret(config.pbx.freeswitch.password.get_secret_value())
+    for secret in url_secrets(config.database.url):
+        register_secret(secret)
+    try:
+        daemon = build_daemon(config)
+        attach_dialer(config, daemon)
+    except Exception as exc:
+        explained = explain_error(exc)
+        if explained is None:
+            raise
+        _code, reason, transient = explained
+        log.error("database %s %s", redact_url(config.database.url), reason)
+        # systemd restarts us on 69 (the server may come back); 78 stops the loop
+        # (RestartPreventExitStatus): no restart mends a file that is not a database
+        return EX_UNAVAILABLE if transient else EX_CONFIG
+    if config.daemon.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(config.daemon.metrics_port, addr="127.0.0.1", registry=daemon.metrics.registry)
+    return asyncio.run(daemon.run())

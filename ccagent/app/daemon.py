@@ -9,9 +9,16 @@ When the database is down, the flush is retried with backoff while the
 bounded queue fills and back-pressure reaches the PBX socket: nothing is
 dropped on our side.
 
-Reconnect: on every (re)connection the client asks CoreShowChannels; its
-answer arrives in the same queue, at its place in the stream, and reconciles
+Reconnect: on every (re)connection the session asks the PBX for its channels;
+the answer arrives in the same queue, at its place in the stream, and reconciles
 the open calls (R-PBX-5).
+
+Nothing here knows which PBX it listens to: the session, and the step that turns
+its queue items into pipeline operations, come from the PBX adapter through the
+composition root (``ccagent.app.bootstrap``, which also builds this class).
+Committed calls go to :attr:`Daemon.commit_listeners` on the event loop after each
+commit, never in the commit's worker thread; a listener that writes to the
+database does so in a worker thread of its own, awaited (the consumer waits).
 """
 
 from __future__ import annotations
@@ -21,13 +28,14 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from os import EX_CONFIG, EX_TEMPFAIL, EX_UNAVAILABLE
-from typing import Any, Protocol
+from typing import Protocol
 
-from ccagent.app.bootstrap import Wiring, build
-from ccagent.config import Config
+from ccagent.app.wiring import Wiring
+from ccagent.core.legs.model import CallRecord
+from ccagent.pbx.port import Live
 from ccagent.storage.db import daemon_lock
 
 log = logging.getLogger(__name__)
@@ -67,15 +75,6 @@ def default_notifier() -> Notifier:
     return SystemdNotifier()
 
 
-class PbxSession(Protocol):
-    """What the daemon needs of a PBX adapter's live client."""
-
-    queue: asyncio.Queue[Any]
-
-    async def run(self) -> None: ...
-    async def close(self) -> None: ...
-
-
 @dataclass
 class DaemonStats:
     items: int = 0
@@ -83,26 +82,34 @@ class DaemonStats:
     flush_failures: int = 0
 
 
+#: Called on the event loop with the calls of each commit, in commit order; awaited by the consumer.
+CommitListener = Callable[[Sequence[CallRecord]], Awaitable[None]]
+
+
 class Daemon:
+    """Built by ``ccagent.app.bootstrap.build_daemon`` (or ``daemon_parts`` for a subclass)."""
+
     def __init__(
         self,
-        config: Config,
+        wiring: Wiring,
+        live: Live,
         *,
-        wiring: Wiring | None = None,
         clock: Callable[[], float] = time.time,
         notifier: Notifier | None = None,
-        session_factory: Callable[[Daemon], PbxSession] | None = None,
     ) -> None:
-        self.config = config
-        self.pbx = config.pbx.type
-        self.wiring = wiring or build(config)
+        self.wiring = wiring
+        self.adapter = wiring.adapter
+        self.pbx = wiring.adapter.name
         self.pipeline = self.wiring.pipeline
         self.metrics = self.wiring.metrics
+        self.live = live
+        self.session = live.session
+        self._step = live.step
         self.clock = clock
         self.notifier = notifier or default_notifier()
         self.stats = DaemonStats()
-        self._session_factory = session_factory or _default_session
-        self.session: PbxSession | None = None
+        # Committed calls, handed over on the loop after each commit (the dialer settles attempts).
+        self.commit_listeners: list[CommitListener] = []
         self._stop = asyncio.Event()
         self._stop_at = 0.0
         self._writes_abandoned = False  # stopping with the database down: gave up after the grace
@@ -148,9 +155,8 @@ class Daemon:
         restored = self.pipeline.restore()
         if restored:
             log.info("resumed %d open calls from the journal", restored)
-        self.session = self._session_factory(self)
         session = self.session
-        self.metrics.watch_client(lambda: getattr(session, "metrics", None))
+        self.metrics.watch_client(lambda: session.metrics)
         client_task = asyncio.create_task(self.session.run(), name="pbx-client")
         consumer = asyncio.create_task(self._consume(), name="pbx-consumer")
         watchdog = asyncio.create_task(self._watchdog(consumer), name="watchdog")
@@ -164,7 +170,7 @@ class Daemon:
             log.error("PBX client stopped: %s", exc)
             # a refused login is configuration: 78 stops systemd's restart loop, which would
             # otherwise retry the bad secret every 2 s until the PBX's fail2ban bans this host
-            code = EX_CONFIG if _is_auth_error(exc) else 1
+            code = EX_CONFIG if exc is not None and self.adapter.is_auth_error(exc) else 1
         if consumer in done and not consumer.cancelled() and consumer.exception() is not None:
             log.error("event consumer died: %r", consumer.exception())
             code = 1
@@ -191,9 +197,8 @@ class Daemon:
 
     # -- the single consumer ----------------------------------------------------------------------
     async def _consume(self) -> None:
-        queue = self.session.queue if self.session else None
-        assert queue is not None
-        handle = self._handler()
+        queue = self.session.queue
+        handle = self._step
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), timeout=self.idle_wait_s)
@@ -218,8 +223,7 @@ class Daemon:
 
     async def _tick(self) -> None:
         now = self.clock()
-        state = getattr(self.session, "state", "connected")
-        if now < self._next_tick or getattr(state, "value", state) != "connected":
+        if now < self._next_tick or not self.session.connected:
             return
         self._next_tick = now + self.tick_s
         await self._flush_until_done()  # finished calls settle before the next decision
@@ -229,40 +233,11 @@ class Daemon:
             except Exception:  # one failing tick must not stop the consumer (and the floor)
                 log.exception("periodic task %r failed", ticker)
 
-    def _handler(self) -> Callable[[Any], None]:
-        if self.pbx == "asterisk":
-            return self._handle_ami
-        from ccagent.pbx.esl import daemon_glue
-
-        return daemon_glue.make_handler(self)
-
-    def _handle_ami(self, item: Any) -> None:
-        from ccagent.pbx.ami.client import ConnectionDown, ConnectionUp, ListResult
-
-        now = self.clock()
-        if isinstance(item, ConnectionUp):
-            if item.connection > 1:
-                self.metrics.reconnects.inc()
-            self.pipeline.translator.begin_snapshot()  # type: ignore[attr-defined]
-        elif isinstance(item, ConnectionDown):
-            self.pipeline.connection_lost(now)
-        elif isinstance(item, ListResult):
-            arrived = time.monotonic()
-            for msg in item.items:
-                self.pipeline.feed(msg, now, arrived)
-            if item.complete is not None:
-                self.pipeline.feed(item.complete, now, arrived)
-        else:
-            self.pipeline.feed(item, now, time.monotonic())
-
     async def _flush_until_done(self) -> None:
         delay = 0.1
         while self.pipeline.pending and not self._writes_abandoned:
             try:
-                await asyncio.to_thread(self.pipeline.flush)
-                self.stats.flushes += 1
-                self._last_flush = self._progress = time.monotonic()
-                return
+                records = await asyncio.to_thread(self.pipeline.commit)
             except Exception as exc:  # the database is down: keep everything, retry
                 self._progress = time.monotonic()  # failing fast and retrying is alive, not wedged
                 self.stats.flush_failures += 1
@@ -285,6 +260,24 @@ class Daemon:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+                continue
+            self.stats.flushes += 1
+            self._last_flush = self._progress = time.monotonic()
+            await self._dispatch(records)
+            return
+
+    async def _dispatch(self, records: Sequence[CallRecord]) -> None:
+        """Committed calls to the listeners, here on the loop (not in the commit's worker thread)."""
+        if not records:
+            return
+        self.pipeline.dispatch(records)
+        for listener in self.commit_listeners:
+            try:
+                await listener(records)
+            except Exception:  # the calls are stored; a listener bug must not undo or repeat that
+                self.metrics.bad_events.labels("listener").inc()
+                log.exception("call listener %r failed on %d call(s)", listener, len(records))
+        self._progress = time.monotonic()
 
     async def _watchdog(self, consumer: asyncio.Task[None]) -> None:
         """Ping systemd only while the consumer moves: a wedged daemon gets restarted.
@@ -304,71 +297,3 @@ _STOP = object()
 
 def _hup_ignored() -> None:
     log.warning("SIGHUP ignored: ccagent has no reload; use systemctl restart ccagent")
-
-
-def _is_auth_error(exc: BaseException | None) -> bool:
-    from ccagent.pbx.ami.client import AmiAuthError
-    from ccagent.pbx.esl.client import EslAuthError
-
-    return isinstance(exc, AmiAuthError | EslAuthError)
-
-
-def _default_session(daemon: Daemon) -> PbxSession:
-    cfg = daemon.config.pbx
-    if cfg.type == "asterisk":
-        from ccagent.pbx.ami import actions
-        from ccagent.pbx.ami.client import AmiClient
-
-        a = cfg.asterisk
-
-        async def on_connected(client: AmiClient) -> None:
-            # The answer is queued where it arrives, so reconciliation sees the
-            # events before and after it in order (R-PBX-5).
-            await client.send_list_action(actions.core_show_channels(), enqueue=True, timeout=30.0)
-
-        return AmiClient(
-            a.host,
-            a.port,
-            a.username,
-            a.secret.get_secret_value(),
-            on_connected=on_connected,
-            queue_size=daemon.config.daemon.queue_size,
-            keep=getattr(daemon.pipeline.translator, "wants", None),  # skip unread events before decoding
-            ping_interval=a.ping_interval_s,
-            ping_timeout=a.ping_timeout_s,
-            backoff_min=a.reconnect_min_s,
-            backoff_max=a.reconnect_max_s,
-        )
-    from ccagent.pbx.esl import daemon_glue
-
-    return daemon_glue.make_session(daemon)
-
-
-def run_daemon(config: Config) -> int:
-    from ccagent.config import redact_url, url_secrets
-    from ccagent.log import register_secret
-    from ccagent.storage.db import explain_error
-
-    register_secret(config.pbx.asterisk.secret.get_secret_value())
-    register_secret(config.pbx.freeswitch.password.get_secret_value())
-    for secret in url_secrets(config.database.url):
-        register_secret(secret)
-    try:
-        daemon = Daemon(config)
-        from ccagent.app.dialer_runtime import attach_dialer
-
-        attach_dialer(daemon)
-    except Exception as exc:
-        explained = explain_error(exc)
-        if explained is None:
-            raise
-        _code, reason, transient = explained
-        log.error("database %s %s", redact_url(config.database.url), reason)
-        # systemd restarts us on 69 (the server may come back); 78 stops the loop
-        # (RestartPreventExitStatus): no restart mends a file that is not a database
-        return EX_UNAVAILABLE if transient else EX_CONFIG
-    if config.daemon.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(config.daemon.metrics_port, addr="127.0.0.1", registry=daemon.metrics.registry)
-    return asyncio.run(daemon.run())

@@ -1,128 +1,87 @@
 """`ccagent demo`: the whole pipeline with no PBX at hand (SPEC R-OPS-6).
 
-A simulated Asterisk (real AMI over TCP on 127.0.0.1) plays a compressed busy
-hour made of re-stamped copies of the real lab captures: direct and queue
-calls, blind and attended transfers, missed and abandoned calls, dialer calls,
-Cyrillic caller names.  The real daemon (`ccagent run` internals) listens to
-it and writes SQLite; then the "Results of all calls" report is printed.
+The chosen PBX adapter's simulator (real AMI or Event Socket over TCP on
+127.0.0.1) plays a compressed busy hour made of re-stamped copies of the real
+lab captures: direct and queue calls, blind and attended transfers, missed and
+abandoned calls, dialer calls, Cyrillic caller names.  The real daemon
+(`ccagent run` internals) listens to it and writes SQLite; then the "Results of
+all calls" report is printed.  One module for every PBX: what differs is the
+adapter's :class:`~ccagent.pbx.port.DemoStream`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from os import EX_CANTCREAT
 from pathlib import Path
 from typing import TextIO
 
+from ccagent.app.bootstrap import build_daemon, pbx_adapter
 from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.app.reports import query_calls, report
 from ccagent.config import parse_config
 
-DEMO_SECRET = "demo-only-secret"
-
-# A busy hour's mix, weighted by repetition (the real captures are the templates).
-DEMO_SCENARIOS = [
-    "01-inbound-direct-answered",
-    "01-inbound-direct-answered",
-    "03-queue-ringall-answered",
-    "03-queue-ringall-answered",
-    "18-queue-rrmemory-ringnoanswer",
-    "02-inbound-direct-missed",
-    "04-queue-abandoned",
-    "05-blind-transfer",
-    "05b-blind-transfer-sip-refer",
-    "06-attended-transfer",
-    "07-attended-transfer-abandoned",
-    "08-dialer-answered-queue",
-    "09-dialer-no-answer",
-    "10-dialer-busy",
-    "12-callback",
-    "14-internal-call",
-    "22-ami-redirect-transfer",
-    "23-cyrillic-caller-name",
-    "24-dialer-abandon-safe-harbour",
-    "25-autoinformer-dtmf",
-    "31-queue-wrapup",
-    "32-inbound-agent-rejects-busy",
-]
-
-EMPLOYEES = {"101": "Олена Коваль", "102": "Ivan Petrov", "103": "Мария Сидорова", "104": "Supervisor Anna"}
+__all__ = ["run_demo"]
 
 
-def _bar(done: int, total: int, out: TextIO, width: int = 40) -> None:
+def _bar(done: int, total: int, out: TextIO, last: list[int], width: int = 40) -> None:
     """Redraw in place on a terminal; a pipe gets a line per tenth instead of a smear of \\r."""
     filled = int(width * done / max(1, total))
     line = f"  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} PBX events"
     if out.isatty():
         out.write("\r" + line)
-    elif done == total or done % max(1, total // 10) < 200:
+    else:
+        tenth = done * 10 // max(1, total)
+        if tenth == last[0] and done != total:
+            return
+        last[0] = tenth
         out.write(line + "\n")
     out.flush()
 
 
-async def _run(db_path: Path, calls: int, seconds: float, seed: int, out: TextIO) -> Daemon:
-    from ccagent.sim.ami_server import SimAsterisk
-    from ccagent.sim.scenarios import build_stream
-
-    messages, expected = build_stream(
-        DEMO_SCENARIOS, n_calls=calls, seed=seed, overlap=0.6, new_numbers=True, start_ts=time.time() - 3600
+async def _play(pbx: str, db_path: Path, calls: int, seconds: float, seed: int, out: TextIO) -> Daemon:
+    """The busy hour on the chosen simulated PBX through the real daemon (`ccagent run` internals)."""
+    stream = pbx_adapter(parse_config({"pbx": {"type": pbx}}, environ={})).demo(
+        calls=calls, seconds=seconds, seed=seed
     )
-    stamps = [float(m["Timestamp"]) for m in messages if m.get("Timestamp")]
-    span = (max(stamps) - min(stamps)) if stamps else 1.0
-    speed = max(1.0, span / max(1.0, seconds))
-    sim = SimAsterisk(username="ccagent", secret=DEMO_SECRET)
-    await sim.start()
+    await stream.start()
     config = parse_config(
         {
-            "pbx": {
-                "type": "asterisk",
-                "asterisk": {
-                    "port": sim.port,
-                    "secret": DEMO_SECRET,
-                    "reconnect_min_s": 0.1,
-                    "reconnect_max_s": 1.0,
-                },
-            },
+            "pbx": stream.pbx_config(),
             "database": {"url": f"sqlite:///{db_path}"},
-            "legs": {"project_variable": "LAB_PROJECT"},
-            "employees": {"mapping": EMPLOYEES},
-        }
+            "legs": {"project_variable": stream.project_variable},
+            "employees": {"mapping": dict(stream.employees)},
+        },
+        environ={},
     )
-    daemon = Daemon(config, notifier=NullNotifier())
+    daemon = build_daemon(config, notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
     try:
-        await sim.wait_logged_in(1, timeout=10.0)
-        print(
-            f"Simulated Asterisk on 127.0.0.1:{sim.port}: a busy hour of {len(expected)} calls "
-            f"({span / 60:.0f} PBX minutes) played {speed:.0f}x faster",
-            file=out,
-        )
-        total = len(messages)
-
-        def progress() -> Iterator:
-            for i, m in enumerate(messages, 1):
-                if i % 200 == 0 or i == total:
-                    _bar(i, total, out)
-                yield m
-
-        await sim.play(progress(), speed=speed)
+        print(stream.describe(), file=out)
+        last = [-1]
+        play = asyncio.create_task(stream.play(lambda done: _bar(done, stream.total, out, last)))
+        await asyncio.wait({play, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not play.done():  # the daemon stopped early: its exit code tells why
+            play.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await play
         if out.isatty():
             out.write("\n")
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and (
-            daemon.pipeline.tracker.calls
-            or daemon.pipeline.pending
-            or (daemon.session is not None and not daemon.session.queue.empty())
+        while (
+            not task.done()
+            and time.monotonic() < deadline
+            and (daemon.pipeline.tracker.calls or daemon.pipeline.pending or not daemon.session.queue.empty())
         ):
             await asyncio.sleep(0.05)
     finally:
         daemon.request_stop()
         await asyncio.wait_for(task, 30)
-        await sim.stop()
+        await stream.stop()
     return daemon
 
 
@@ -181,10 +140,6 @@ def run_demo(
 ) -> int:
     """Play the busy hour on the chosen simulated PBX, print the report; returns the exit code."""
     out = out or sys.stdout
-    if pbx == "asterisk":
-        play = _run
-    else:
-        from ccagent.pbx.esl.demo import play_busy_hour as play
     path = Path(db_path).resolve()
     refusal = _not_ours(path)
     if refusal:
@@ -194,7 +149,7 @@ def run_demo(
         Path(str(path) + suffix).unlink(missing_ok=True)
     _mark_as_demo(path)
     started = time.monotonic()
-    daemon = asyncio.run(play(path, calls, seconds, seed, out))
+    daemon = asyncio.run(_play(pbx, path, calls, seconds, seed, out))
     engine = daemon.wiring.engine
     text = report(engine, "legs", "table")
     print("\nResults of all calls", file=out)

@@ -12,11 +12,11 @@ it, in the order that makes a crash harmless:
 4. PBX events and finished calls settle attempts; each settlement is written with the contact's
    new state in one transaction.
 
-Wiring into the daemon (the integrator's part; see docs/dialer.md): the consumer calls
-:meth:`DialerService.on_event` for every normalized event after ``pipeline.apply``,
-``pipeline.on_call = service.on_call``, and ``await service.tick()`` once per second (a tick item
-put into the same queue, so ticks are ordered with the events).  Everything that mutates the engine
-runs in the consumer, or in the flush thread while the consumer waits for it.
+Wiring (``ccagent.app.bootstrap.attach_dialer``, through ``ccagent.app.dialer_runtime``): the
+pipeline calls :meth:`DialerService.on_event` for every normalized event after the leg engine; the
+daemon awaits :meth:`DialerService.on_calls` with each commit's calls, on the event loop; its ONE
+consumer awaits :meth:`DialerService.tick` once per ``tick_s``.  Everything that mutates the engine
+runs on the loop, in the consumer; database writes run in a worker thread while the consumer waits.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from ccagent.core.dialer.engine import (
     Settlement,
 )
 from ccagent.core.legs.model import CallRecord
+from ccagent.pbx.port import DialPlan, Originator
 from ccagent.storage.attempts_repo import AttemptStore
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,6 @@ __all__ = [
     "AttemptContacts",
     "ContactSource",
     "DialerService",
-    "DialerTick",
     "OriginatePort",
     "ProjectContacts",
     "RetryRules",
@@ -64,10 +64,8 @@ __all__ = [
 ]
 
 
-class OriginatePort(Protocol):
-    """Puts one originate on the PBX socket; returns the PBX request id (ActionID / Job-UUID)."""
-
-    async def originate(self, cmd: Originate) -> str | None: ...
+#: The PBX adapter's originator (``ccagent.pbx.port.Originator``), under the dialer's older name.
+OriginatePort = Originator
 
 
 class ContactSource(Protocol):
@@ -76,13 +74,6 @@ class ContactSource(Protocol):
     def eligible(self, project_id: str, now: float, limit: int, exclude: set[str]) -> list[DialTarget]: ...
     def launched(self, attempts: Sequence[Attempt]) -> None: ...
     def settled(self, settlements: Sequence[Settlement]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DialerTick:
-    """Queue item: "tick now" (ordered with the PBX events in the daemon's one queue)."""
-
-    at: float | None = None
 
 
 # -- a persistent contact source derived from the attempts outbox ---------------------------------
@@ -326,16 +317,29 @@ class DialerService:
         except Exception:  # one bad event never stops the dialer (R-SAFE-1)
             log.exception("dialer: skipping PBX event %s", type(e).__name__)
 
-    def on_call(self, rec: CallRecord) -> None:
-        """``Pipeline.on_call``: a finished call after it was committed (runs in the flush thread,
-        while the consumer waits) -- its attempt is settled and written at once."""
-        try:
-            settled = self.engine.on_call(rec)
-        except Exception:
-            log.exception("dialer: could not settle call %s", rec.call_id)
-            return
+    def settle(self, records: Sequence[CallRecord]) -> list[Settlement]:
+        """The attempts these committed calls end (the engine only: no I/O, on the consumer's thread)."""
+        settled: list[Settlement] = []
+        for rec in records:
+            try:
+                settled += self.engine.on_call(rec)
+            except Exception:
+                log.exception("dialer: could not settle call %s", rec.call_id)
+        return settled
+
+    async def on_calls(self, records: Sequence[CallRecord]) -> None:
+        """Committed calls, on the event loop: their attempts are settled, and written at once in a
+        worker thread the consumer awaits (what the database refuses is written by the next tick)."""
+        settled = self.settle(records)
         if settled:
-            self._pending += self._write_settlements(settled)  # the consumer waits for this flush
+            unsaved = await asyncio.to_thread(self._write_settlements, settled)
+            self._pending += unsaved
+
+    def on_call(self, rec: CallRecord) -> None:
+        """One committed call, settled and written on the caller's thread (offline replays, tests)."""
+        settled = self.settle([rec])
+        if settled:
+            self._pending += self._write_settlements(settled)
 
     def _drain_sent(self) -> None:
         sent, self._sent = self._sent, []
@@ -655,57 +659,26 @@ class ProjectContacts:
 # -- a project row -> what the engine needs, for the dialplans shipped in dialplan/ ------------------
 
 
-def project_run(project: Any, pbx: str, *, connect_deadline_s: float = 2.0) -> ProjectRun:
-    """The engine's view of a project (``ccagent.core.projects.Project``) for ``pbx``.
-
-    Targets are the contexts shipped in ``dialplan/asterisk/extensions_ccagent.conf``
-    (``ccagent-dialer`` queue with the 2 s safe harbour, ``ccagent-amd``, ``ccagent-autoinformer``,
-    ``ccagent-robot``; the extension is the dialled number) and
-    ``dialplan/freeswitch/ccagent_dialer.xml`` (context ``ccagent``: ``dialer_<queue>``,
-    ``autoinformer``, ``avmd``, ``robot``).
-    """
+def project_run(
+    project: Any, dial_plan: Callable[..., DialPlan], *, connect_deadline_s: float = 2.0
+) -> ProjectRun:
+    """The engine's view of a project (``ccagent.core.projects.Project``); ``dial_plan`` is the PBX
+    adapter's (``PbxAdapter.dial_plan``): where the dialplan ccagent ships runs the answered call."""
     s: Mapping[str, Any] = project.settings or {}
     kind = str(getattr(project.type, "value", project.type))
-    amd = bool(s.get("amd"))
-    message = s.get("message")
-    queue = project.queue
-    variables: list[tuple[str, str]] = []
-    if pbx == "asterisk":
-        context = {
-            "operators": "ccagent-amd" if amd else "ccagent-dialer",
-            "autoinformer": "ccagent-autoinformer",
-            "robot": "ccagent-robot",
-        }.get(kind, "ccagent-dialer")
-        exten = "{number}"
-        if queue:
-            variables.append(("CCAGENT_QUEUE", queue))
-        variables.append(("CCAGENT_QLIMIT", str(int(connect_deadline_s))))
-        if message:
-            variables.append(("CCAGENT_MESSAGE", str(message)))
-        if kind == "robot" and s.get("robot_context"):
-            variables.append(("CCAGENT_ROBOT_AGI", str(s["robot_context"])))
-    else:
-        context = "ccagent"
-        exten = {
-            "operators": f"dialer_{queue}" if queue else "dialer_default",
-            "autoinformer": "avmd" if amd else "autoinformer",
-            "robot": "robot",
-        }.get(kind, "autoinformer")
-        variables.append(("ccagent_project", project.id))
-        if message:
-            variables.append(("ccagent_message", str(message)))
+    plan = dial_plan(project, connect_deadline_s=connect_deadline_s)
     return ProjectRun(
         project.id,
         kind=kind,
-        queue=queue if kind == "operators" else None,
+        queue=project.queue if kind == "operators" else None,
         caller_id=project.caller_id,
-        context=context,
-        exten=exten,
+        context=plan.context,
+        exten=plan.exten,
         max_lines=int(s.get("max_channels") or 30),
         connect_deadline_s=connect_deadline_s,
-        amd=amd,
+        amd=bool(s.get("amd")),
         wrap_up_s=float(s.get("wrap_up_s") or 0.0),
-        variables=tuple(variables),
+        variables=plan.variables,
     )
 
 

@@ -1,29 +1,34 @@
 """Plug the outbound dialer and the project rules into the live daemon (issue 6).
 
-Composition only: the dialer (``ccagent.app.dialer.DialerService``) sees every
-normalized event after the leg engine, settles attempts from committed calls,
-and is ticked by the daemon's ONE consumer, so dialer state and leg state are
-never touched concurrently.  Which projects run is read from the database
-every few seconds: ``ccagent project start|pause|complete`` (or the API) change
-the row, the daemon follows, as VICIdial's campaign settings do.
+Built by the composition root (``ccagent.app.bootstrap.attach_dialer``) from what it needs --
+the database engine, the clock, the PBX adapter's originator and dial plan, config pieces -- never
+the daemon itself.  The dialer (``ccagent.app.dialer.DialerService``) sees every normalized event
+after the leg engine, settles attempts from committed calls (:meth:`DialerRuntime.on_calls`, on
+the event loop after each commit, its writes in a worker thread the consumer awaits), and is
+ticked by the daemon's ONE consumer, so dialer state and leg state are never touched concurrently.
+Which projects run is read from the database every few seconds: ``ccagent project
+start|pause|complete`` (or the API) change the row, the daemon follows, as VICIdial's campaign
+settings do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from ccagent.app.daemon import Daemon
 from ccagent.app.dialer import DialerService, ProjectContacts, pacer_for, project_run
 from ccagent.app.projects import ProjectService, RulesDefaults
-from ccagent.core.dialer.engine import Originate
+from ccagent.config import ProjectsConfig
 from ccagent.core.dialing_rules import CallingHours, check_settings
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.projects import ProjectError, validate_project
+from ccagent.pbx.port import DialPlan, Originator
 from ccagent.storage.attempts_repo import AttemptStore
 from ccagent.storage.projects_repo import ProjectRepo
 
@@ -32,33 +37,25 @@ log = logging.getLogger(__name__)
 SYNC_EVERY_S = 5.0
 
 
-class SessionPort:
-    """The PBX session exists only once the daemon runs: look it up at send time."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    async def originate(self, cmd: Originate) -> str | None:
-        session: Any = self.daemon.session
-        if self.daemon.pbx == "asterisk":
-            from ccagent.pbx.ami.originate import AmiOriginator
-
-            return await AmiOriginator(session.send_action).originate(cmd)
-        from ccagent.pbx.esl.originate import EslOriginator
-
-        return await EslOriginator(session.bgapi).originate(cmd)
-
-
 class DialerRuntime:
-    def __init__(self, daemon: Daemon) -> None:
-        config = daemon.config
-        engine = daemon.wiring.engine
-        pc = config.projects
-        self.daemon = daemon
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Callable[[], float],
+        originator: Originator,
+        dial_plan: Callable[..., DialPlan],
+        projects: ProjectsConfig,
+        project_variable: str,
+    ) -> None:
+        """``dial_plan(project, connect_deadline_s=...)`` is the PBX adapter's: where answered calls go."""
+        pc = projects
+        self.clock = clock
+        self.dial_plan = dial_plan
         self.repo = ProjectRepo(engine)
         self.projects = ProjectService(
             self.repo,
-            clock=lambda: datetime.fromtimestamp(daemon.clock(), UTC),  # the daemon's injected clock
+            clock=lambda: datetime.fromtimestamp(clock(), UTC),  # the daemon's injected clock
             defaults=RulesDefaults(
                 default_region=pc.default_region,
                 default_time_zone=pc.default_time_zone,
@@ -70,18 +67,19 @@ class DialerRuntime:
         self.dialer = DialerService(
             store=AttemptStore(engine),
             contacts=self.contacts,
-            port=SessionPort(daemon),
-            clock=daemon.clock,
-            project_variable=config.legs.project_variable,
+            port=originator,
+            clock=clock,
+            project_variable=project_variable,
         )
         self._running: set[str] = set()
         self._next_sync = 0.0
         self._rules_due: list[CallRecord] = []  # calls whose R-PRJ-9 rules the database refused
 
-    def on_call(self, record: CallRecord) -> None:
-        """A committed call: settle its attempt, then the global contact-status rules (R-PRJ-9)."""
-        self.dialer.on_call(record)
-        self._apply_rules([record])
+    async def on_calls(self, records: Sequence[CallRecord]) -> None:
+        """Committed calls (on the event loop, after the commit): settle their attempts, then the
+        global contact-status rules (R-PRJ-9); the writes run in a worker thread, awaited."""
+        await self.dialer.on_calls(records)
+        await asyncio.to_thread(self._apply_rules, list(records))
 
     def _apply_rules(self, records: list[CallRecord]) -> None:
         """Mark contacts reached by these calls; what a busy database refuses waits for the next tick.
@@ -118,7 +116,7 @@ class DialerRuntime:
                 validate_project(project)
                 check_settings(project.settings, unknown_ok=True)  # errors name the key
                 rules = self.projects.rules_for(project)
-                run, pacer = project_run(project, self.daemon.pbx), pacer_for(project)
+                run, pacer = project_run(project, self.dial_plan), pacer_for(project)
             except Exception as exc:  # any bad stored value: this project only, never the floor
                 self._refuse(
                     pid, str(exc) if isinstance(exc, ProjectError) else f"{type(exc).__name__}: {exc}"
@@ -142,7 +140,7 @@ class DialerRuntime:
 
     def _refuse(self, project_id: str, reason: str) -> None:
         log.error("project %s cannot dial, set to error: %s", project_id, reason)
-        now = datetime.fromtimestamp(self.daemon.clock(), UTC)
+        now = datetime.fromtimestamp(self.clock(), UTC)
         try:
             self.repo.mark_error(project_id, f"cannot dial: {reason}", now)
         except Exception:  # the database refused: the next sync tries again
@@ -158,15 +156,3 @@ class DialerRuntime:
             # watchdog with it (the consumer awaits this, so nothing else touches the engine)
             await asyncio.to_thread(self.sync_projects)
         await self.dialer.tick(now)
-
-
-def attach_dialer(daemon: Daemon) -> DialerRuntime:
-    """Wire the dialer into ``daemon`` before it runs: the outbox a previous run left is adopted
-    first, so the reconnect's channel list and journaled calls can settle it (R-SAFE-2)."""
-    runtime = DialerRuntime(daemon)
-    runtime.dialer.restore()
-    runtime.sync_projects()
-    daemon.pipeline.event_listeners.append(runtime.dialer.on_event)
-    daemon.pipeline.call_listeners.append(runtime.on_call)
-    daemon.tickers.append(runtime.tick)
-    return runtime

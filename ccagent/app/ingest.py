@@ -10,16 +10,14 @@ added twice (idempotent by the PBX's ids, R-PBX-5).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from ccagent.app.bootstrap import build
+from ccagent.app.bootstrap import build, pbx_adapter
 from ccagent.config import Config
-from ccagent.pbx.ami.parser import AmiParser
-from ccagent.pbx.capture import detect_format, iter_ami_capture
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +31,6 @@ class IngestResult:
     calls_written: int
     open_calls: int
     bad_messages: int
-
-
-def check_capture(path: str | Path, pbx: str) -> None:
-    """Refuse a file that is not a capture of ``pbx`` (CaptureFormatError / ValueError)."""
-    fmt = detect_format(path)
-    if pbx == "asterisk" and fmt != "ami":
-        raise ValueError(f"{path}: this is an ESL ({fmt}) capture, not AMI: use --pbx freeswitch")
-    if pbx != "asterisk" and fmt == "ami":
-        raise ValueError(f"{path}: this is an AMI capture, not ESL: use --pbx asterisk")
-
-
-def iter_capture(path: str | Path, pbx: str, translator: object = None) -> Iterator[Mapping[str, str]]:
-    check_capture(path, pbx)
-    if pbx == "asterisk":
-        wants = getattr(translator, "wants", None)
-        return iter_ami_capture(path, AmiParser(keep=wants))
-    from ccagent.pbx.esl.capture import iter_capture_messages
-
-    return iter_capture_messages(path, getattr(translator, "wants", None))
 
 
 def ingest_files(
@@ -71,15 +50,16 @@ def ingest_files(
         except ValidationError as exc:
             raise ValueError(f"--project-variable: {exc.errors()[0]['msg']}") from None
         config = config.model_copy(update={"legs": legs})
+    capture = pbx_adapter(config, pbx)
     for path in paths:  # every file is checked before the first is written: all or nothing refused
-        check_capture(path, pbx)
-    wiring = build(config, pbx=pbx, db_url=db_url, journal_open_calls=False)
+        capture.check_capture(path)
+    wiring = build(config, adapter=capture, db_url=db_url, journal_open_calls=False)
     pipe = wiring.pipeline
     pipe.restore()
     messages = written = 0
     try:
         for path in paths:
-            for msg in iter_capture(path, pbx, pipe.translator):
+            for msg in capture.read_capture(path):
                 pipe.feed(msg)
                 messages += 1
                 if messages % FLUSH_EVERY == 0:

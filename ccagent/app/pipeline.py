@@ -6,6 +6,11 @@ offline ingest both call :meth:`Pipeline.feed` in arrival order and
 (one message, one call) and logged with the PBX ids; nothing raises out of
 ``feed`` for bad PBX data (R-SAFE-1).
 
+Threads: :meth:`Pipeline.commit` is the only part that may run in a worker thread (the daemon
+awaits it there so the event loop never blocks on the database); it returns the calls it stored,
+and the caller hands them to :meth:`Pipeline.dispatch` on its own thread.  Listeners above the leg
+engine (the dialer, project rules) thus never run in the flush worker thread.
+
 Durability (R-PBX-5, R-SAFE-2): events of calls still open are journaled at
 each flush; a finished call's rows replace any earlier version and its journal
 entries are dropped in the same flush, so a crash between two flushes at worst
@@ -16,25 +21,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from ccagent.app.metrics import Metrics
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.core.mapping import EmployeeMapper
+from ccagent.pbx.port import Translator
 from ccagent.storage.journal import EventJournal
 from ccagent.storage.repositories import CallStore, save_isolating
 
 log = logging.getLogger(__name__)
 
 _ID_HEADERS = ("Event", "Uniqueid", "Linkedid", "ActionID", "Unique-ID", "Event-Name", "Job-UUID")
-
-
-class Translator(Protocol):
-    def translate(self, msg: Mapping[str, str], now: float | None = None) -> list[ev.PbxEvent]: ...
 
 
 def message_ids(msg: Mapping[str, str]) -> str:
@@ -81,7 +82,8 @@ class Pipeline:
         self._pending = _Pending()
         self._journaled: set[str] = set()  # calls with rows in the journal table
         self.on_call: Callable[[CallRecord], None] | None = None  # single hook (benchmarks, tests)
-        # Consumers above the leg engine (dialer, project rules): events as applied, calls as committed.
+        # Consumers above the leg engine: events as applied, calls as committed (by dispatch, on the
+        # caller's thread: never the flush worker's).
         self.event_listeners: list[Callable[[ev.PbxEvent], None]] = []
         self.call_listeners: list[Callable[[CallRecord], None]] = []
 
@@ -101,9 +103,8 @@ class Pipeline:
         for call_id, events in open_calls.items():
             self.tracker.restore(call_id, events)
             self._journaled.add(call_id)
-        restore_translator = getattr(self.translator, "restore", None)
-        if restore_translator is not None:  # FreeSWITCH: which channel is whose lives in the translator
-            restore_translator([e for events in open_calls.values() for e in events])
+        # FreeSWITCH: which channel is whose lives in the translator; AMI: a spy's ChanSpy options
+        self.translator.restore([e for events in open_calls.values() for e in events])
         ended = self.tracker.finish_ended()  # calls whose fold failed last time: tried again
         for rec in ended.calls:
             self._pending.calls[rec.call_id] = self.mapper.assign(rec)
@@ -173,8 +174,11 @@ class Pipeline:
 
     def connection_lost(self, now: float | None = None) -> None:
         """The PBX connection (or capture file) ended: events from here to the next snapshot are lost."""
-        ts = getattr(self.translator, "last_ts", 0.0)
-        self.apply(ev.ConnectionLost(ts=ts if now is None else now))
+        self.apply(ev.ConnectionLost(ts=self.translator.last_ts if now is None else now))
+
+    def reconnected(self) -> None:
+        """A connection after the first is up; its snapshot (fed next) reconciles the open calls."""
+        self.metrics.reconnects.inc()
 
     # -- commit ---------------------------------------------------------------------------------
     @property
@@ -182,11 +186,18 @@ class Pipeline:
         return len(self._pending)
 
     def flush(self, *, final: bool = False) -> int:
-        """Commit what is pending; returns the number of calls written.
+        """:meth:`commit` then :meth:`dispatch` on this thread (ingest, tests); returns the calls written."""
+        records = self.commit(final=final)
+        self.dispatch(records)
+        return len(records)
+
+    def commit(self, *, final: bool = False) -> list[CallRecord]:
+        """Write what is pending; returns the calls written, for :meth:`dispatch`.
 
         ``final`` (end of an ingest) journals every call still open, so a later
         run can finish it (successive connections, R-PBX-6).  Raises on a
-        database error with the pending work kept for the next attempt.
+        database error with the pending work kept for the next attempt.  Touches
+        no listener: safe in a worker thread while the owner of the pipeline waits.
         """
         p = self._pending
         if final and not self.journal_open_calls:
@@ -197,7 +208,7 @@ class Pipeline:
                 if cid in self._journaled:
                     p.rewrite.add(cid)
         if not p.calls and not p.statuses and not p.journal and not p.drop:
-            return 0
+            return []
         records = list(p.calls.values())
         # An unreachable database raises here and the caller retries with everything kept; a call
         # the database refuses, or one no row can hold, is named and skipped: retrying it would
@@ -240,6 +251,11 @@ class Pipeline:
         self.metrics.calls_written.inc(len(records))
         self.metrics.legs_written.inc(sum(len(r.legs) for r in records))
         self.metrics.open_calls.set(len(self.tracker.calls))
+        self._pending = _Pending()
+        return records
+
+    def dispatch(self, records: Sequence[CallRecord]) -> None:
+        """Hand committed calls to the call listeners, on the caller's thread."""
         hooks = [*self.call_listeners, *([self.on_call] if self.on_call is not None else [])]
         for rec in records:
             for hook in hooks:
@@ -248,5 +264,3 @@ class Pipeline:
                 except Exception:  # the call is stored; a hook bug must not undo or repeat that
                     self.metrics.bad_events.labels("listener").inc()
                     log.exception("call listener %r failed on call %s", hook, rec.call_id)
-        self._pending = _Pending()
-        return len(records)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from ccagent.app.ingest import ingest_files, iter_capture
+from ccagent.app.bootstrap import pbx_adapter
+from ccagent.app.ingest import ingest_files
 from ccagent.config import Config, parse_config
 from tests.acceptance.legs_oracle import TRACES, capture_files, expected, folders, mismatches, stored
 
@@ -87,10 +88,10 @@ def test_R_LEG_1_cyrillic_names_are_stored_as_utf8(db_url: str) -> None:
 def test_R_PBX_6_a_capture_of_the_other_pbx_is_refused_with_its_name() -> None:
     ami = capture_files(TRACES / "asterisk" / "01-inbound-direct-answered")[0]
     with pytest.raises(ValueError, match=r"ami\.log.*AMI capture.*--pbx asterisk"):
-        iter_capture(ami, "freeswitch")
+        pbx_adapter(lab_config(), "freeswitch").read_capture(ami)
     esl = capture_files(FREESWITCH / "01-inbound-answered")[0]
     with pytest.raises(ValueError, match=r"esl\.log.*--pbx freeswitch"):
-        iter_capture(esl, "asterisk")
+        pbx_adapter(lab_config(), "asterisk").read_capture(esl)
 
 
 def test_R_SAFE_1_a_damaged_capture_is_ingested_around_the_damage(tmp_path: Path, sqlite_url: str) -> None:

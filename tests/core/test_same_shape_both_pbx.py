@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ccagent.app.bootstrap import make_translator
-from ccagent.app.ingest import iter_capture
+from ccagent.app.bootstrap import pbx_adapter
 from ccagent.config import parse_config
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.model import CallRecord
@@ -69,14 +68,15 @@ CallShape = tuple[str, str, tuple[LegShape, ...]]
 def fold(pbx: str, folder: str) -> list[CallRecord]:
     """A trace folder through its PBX's translator and the one tracker (the pipeline without storage)."""
     config = parse_config({"legs": {"project_variable": PROJECT_VARIABLE[pbx]}})
-    translator = make_translator(config, pbx)
+    adapter = pbx_adapter(config, pbx)
+    translator = adapter.translator
     tracker = CallTracker(pbx=pbx, project_variable=PROJECT_VARIABLE[pbx])
     records: list[CallRecord] = []
     for path in capture_files(TRACES / pbx / folder):
-        for msg in iter_capture(Path(path), pbx):
+        for msg in adapter.read_capture(Path(path)):
             for e in translator.translate(msg, None):
                 records += tracker.apply(e).calls
-        records += tracker.apply(ev.ConnectionLost(ts=getattr(translator, "last_ts", 0.0))).calls
+        records += tracker.apply(ev.ConnectionLost(ts=translator.last_ts)).calls
     assert not tracker.calls, f"{pbx}/{folder}: calls left open"
     return records
 

@@ -1,8 +1,9 @@
 """The daemon with the dialer plugged in, composed the way the integrator will wire it (issue 6).
 
-``DialerDaemon`` is the real :class:`~ccagent.app.daemon.Daemon` plus the three hooks documented
-in ``ccagent.app.dialer``: every normalized event goes to ``service.on_event`` after the leg
-engine, ``pipeline.on_call`` settles attempts, and the ONE consumer ticks the dialer once per
+``DialerDaemon`` is the real :class:`~ccagent.app.daemon.Daemon`, built from the composition
+root's parts, plus the three hooks documented in ``ccagent.app.dialer``: every normalized event
+goes to ``service.on_event`` after the leg engine, the daemon's committed-call listener
+``service.on_calls`` settles attempts (on the loop), and the ONE consumer ticks the dialer once per
 ``tick_s`` of the (accelerated) clock between queue items.
 
 Run as a script (the kill -9 test): ``python -m tests.dialer.dialer_daemon SPEC.json``.
@@ -18,16 +19,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ccagent.app.bootstrap import daemon_parts
 from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.app.dialer import AttemptContacts, DialerService, RetryRules
-from ccagent.app.dialer_runtime import SessionPort
 from ccagent.config import Config, parse_config
-from ccagent.core.dialer.engine import ProjectRun
 from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
 from ccagent.sim.ami_server import SimAsterisk
 from ccagent.sim.dialer_script import AmiDialerScript
 from ccagent.sim.esl_dialer_script import DialerEslServer, FsDialerScript
 from ccagent.storage.attempts_repo import AttemptStore
+from tests.dialer.helpers import lab_run
 from tests.waiting import wait_for
 
 SECRET = "dialer-s3cret"
@@ -134,22 +135,23 @@ class DialerDaemon(Daemon):
         port: Any = None,
         keep_latencies: bool = False,
     ) -> None:
-        super().__init__(config, notifier=NullNotifier(), clock=clock)
+        wiring, live = daemon_parts(config, clock=clock)
+        super().__init__(wiring, live, notifier=NullNotifier(), clock=clock)
         store = AttemptStore(self.wiring.engine)
         self.dialer = DialerService(
             store=store,
             contacts=contacts,
-            port=port or SessionPort(self),
+            port=port or live.originator,
             clock=clock,
             keep_latencies=keep_latencies,
         )
         contacts.load(store)
         self.dialer.restore()
-        # The daemon's own hooks, exactly as ccagent.app.dialer_runtime.attach_dialer uses them.
+        # The daemon's own hooks, exactly as ccagent.app.bootstrap.attach_dialer uses them.
         self.tick_s = tick_s
         self.idle_wait_s = 0.02  # the clock runs fast: let the one consumer tick often enough
         self.pipeline.event_listeners.append(self.dialer.on_event)
-        self.pipeline.call_listeners.append(self.dialer.on_call)
+        self.commit_listeners.append(self.dialer.on_calls)
         self.tickers.append(self.dialer.tick)
 
 
@@ -166,7 +168,7 @@ def start_projects(daemon: DialerDaemon, projects: Sequence[Mapping[str, Any]]) 
         pacer = PredictivePacer() if p.pop("pacer", "progressive") == "predictive" else ProgressivePacer()
         if "variables" in p:
             p["variables"] = tuple(tuple(x) for x in p["variables"])
-        daemon.dialer.start_project(ProjectRun(**p), pacer)
+        daemon.dialer.start_project(lab_run(**p), pacer)
 
 
 async def _main(spec: dict[str, Any]) -> int:

@@ -8,12 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from ccagent.core import pbx_events as ev
+from ccagent.core.dialer.engine import ProjectRun
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.pbx.ami.translate import AmiTranslator
 from ccagent.pbx.capture import iter_ami_capture
 
 TRACES = Path(__file__).resolve().parents[1] / "traces"
+
+# The lab's dialplan target (the captures' ``dialer`` context, ``support`` extension): a test value,
+# not a production default (issue 12); a deployment's comes from its PBX adapter's dial plan.
+LAB_DIALPLAN = {"context": "dialer", "exten": "support"}
+
+
+def lab_run(project_id: str, **kw: Any) -> ProjectRun:
+    """A :class:`ProjectRun` aimed at the lab's dialplan unless the test names its own target."""
+    return ProjectRun(project_id, **{**LAB_DIALPLAN, **kw})
 
 
 class FixedPacer:

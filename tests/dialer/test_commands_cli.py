@@ -269,7 +269,9 @@ def test_R_PRJ_5_cli_list_shows_the_latest_pbx_state(tmp_path: Path, capsys) -> 
 def test_R_PRJ_1_project_rows_target_the_shipped_dialplans() -> None:
     from datetime import UTC, datetime
 
+    from ccagent.app.bootstrap import pbx_adapter
     from ccagent.app.dialer import pacer_for, project_run
+    from ccagent.config import parse_config
     from ccagent.core.agents import AgentBoard
     from ccagent.core.dialer.engine import Attempt, DialerEngine
     from ccagent.core.dialer.pacer import PredictivePacer, ProgressivePacer
@@ -288,7 +290,9 @@ def test_R_PRJ_1_project_rows_target_the_shipped_dialplans() -> None:
     )
     robot = new_project("bot", "Bot", "robot", now, settings={"robot_context": "agi://bot/run", "amd": True})
     ai = new_project("ai", "AI", "autoinformer", now, settings={"amd": True, "message": "ccagent/promo"})
-    run = project_run(ops, "asterisk")
+    asterisk = pbx_adapter(parse_config({}), "asterisk").dial_plan
+    freeswitch = pbx_adapter(parse_config({}), "freeswitch").dial_plan
+    run = project_run(ops, asterisk)
     assert (run.context, run.queue, run.max_lines, run.wrap_up_s) == ("ccagent-dialer", "support", 12, 15.0)
     assert dict(run.variables) == {
         "CCAGENT_QUEUE": "support",
@@ -304,17 +308,16 @@ def test_R_PRJ_1_project_rows_target_the_shipped_dialplans() -> None:
         ("Exten", "380441234567"),
         ("Priority", "1"),
     ]
-    assert dict(project_run(robot, "asterisk").variables)["CCAGENT_ROBOT_AGI"] == "agi://bot/run"
+    assert dict(project_run(robot, asterisk).variables)["CCAGENT_ROBOT_AGI"] == "agi://bot/run"
     assert (
-        project_run(robot, "asterisk").context == "ccagent-robot"
-        and project_run(robot, "asterisk").queue is None
+        project_run(robot, asterisk).context == "ccagent-robot" and project_run(robot, asterisk).queue is None
     )
-    fs = project_run(ops, "freeswitch")
+    fs = project_run(ops, freeswitch)
     assert (fs.context, fs.exten) == ("ccagent", "dialer_support")
     assert dict(fs.variables) == {"ccagent_project": "spring", "ccagent_message": "ccagent/sorry"}
     assert (
-        project_run(ai, "freeswitch").exten == "avmd"
-        and project_run(ai, "asterisk").context == "ccagent-autoinformer"
+        project_run(ai, freeswitch).exten == "avmd"
+        and project_run(ai, asterisk).context == "ccagent-autoinformer"
     )
     p = pacer_for(ops)
     assert isinstance(p, PredictivePacer) and p.target == 0.02

@@ -1,4 +1,4 @@
-"""The shipped daemon wiring (``ccagent run`` = Daemon + attach_dialer) dials a project stored in the
+"""The shipped daemon wiring (``ccagent run`` = build_daemon + attach_dialer) dials a project stored in the
 database: contacts imported from a CSV, the project started by the project service, the simulated
 Asterisk answering, every contact ending in the state the script implies (issue 6; R-PRJ-2, R-PRJ-5,
 R-PRJ-7, R-PRJ-8, R-PRJ-9).
@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from ccagent.app import dialer_runtime
+from ccagent.app.bootstrap import attach_dialer, build_daemon
 from ccagent.app.contacts_import import import_contacts
-from ccagent.app.daemon import Daemon, NullNotifier
-from ccagent.app.dialer_runtime import attach_dialer
+from ccagent.app.daemon import NullNotifier
 from ccagent.app.projects import ProjectService
 from ccagent.sim.ami_server import SimAsterisk
 from ccagent.sim.dialer_script import AmiDialerScript
@@ -54,9 +54,10 @@ def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_pat
         await sim.start()
         script = AmiDialerScript(sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
         script.install()
-        daemon = Daemon(config_for(sim.port, db_url), notifier=NullNotifier(), clock=clock)
+        config = config_for(sim.port, db_url)
+        daemon = build_daemon(config, notifier=NullNotifier(), clock=clock)
         daemon.idle_wait_s = 0.02  # the accelerated clock needs frequent ticks
-        runtime = attach_dialer(daemon)
+        runtime = attach_dialer(config, daemon)
         repo = ProjectRepo(daemon.wiring.engine)
         service = ProjectService(repo, clock=lambda: datetime.fromtimestamp(clock(), UTC))
         service.create(
@@ -108,11 +109,12 @@ def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_pat
 def _offline_runtime(tmp_path: Path) -> tuple[Any, ProjectService]:
     """The shipped wiring on a fresh database with no PBX: its runtime and a project service."""
     clock = AccelClock(1.0, t0=T0)
-    daemon = Daemon(config_for(1, f"sqlite:///{tmp_path / 'run.db'}"), notifier=NullNotifier(), clock=clock)
+    config = config_for(1, f"sqlite:///{tmp_path / 'run.db'}")
+    daemon = build_daemon(config, notifier=NullNotifier(), clock=clock)
     service = ProjectService(
         ProjectRepo(daemon.wiring.engine), clock=lambda: datetime.fromtimestamp(clock(), UTC)
     )
-    return attach_dialer(daemon), service
+    return attach_dialer(config, daemon), service
 
 
 def test_R_SAFE_1_a_running_project_that_cannot_be_dialed_goes_to_error_and_the_others_go_on(
@@ -243,11 +245,11 @@ def test_R_PRJ_9_a_contact_status_update_the_database_refuses_is_retried_not_los
     inbound = make_record(
         "in-1", (make_leg("in-1", 0, caller="0501234567", extension="101"),), caller="0501234567"
     )
-    runtime.on_call(inbound)  # as the pipeline's call listener does, after the call is stored
+    asyncio.run(runtime.on_calls([inbound]))  # as the daemon's call listener does, after the commit
     assert repo.project_contact("spring", cid).state.value == "not_called"
-    asyncio.run(runtime.tick(runtime.daemon.clock()))  # still locked
+    asyncio.run(runtime.tick(runtime.clock()))  # still locked
     assert repo.project_contact("spring", cid).state.value == "not_called"
-    asyncio.run(runtime.tick(runtime.daemon.clock()))
+    asyncio.run(runtime.tick(runtime.clock()))
     assert repo.project_contact("spring", cid).state.value == "reached"
     assert runtime.dialer.stats.db_retries == 2  # counted and logged as the dialer's own retries
     engine.dispose()

@@ -17,11 +17,10 @@ from ccagent.core.dialer.engine import (
     DialerEngine,
     DialTarget,
     Outcome,
-    ProjectRun,
     Settlement,
 )
 from ccagent.core.dialer.pacer import ProgressivePacer
-from tests.dialer.helpers import FixedPacer, counter_ids, replay_asterisk
+from tests.dialer.helpers import FixedPacer, counter_ids, lab_run, replay_asterisk
 
 T0 = 1_000.0
 
@@ -35,7 +34,7 @@ def _board(*exts: str, queue: str = "support", wrap: float = 0.0) -> AgentBoard:
 
 def _engine(board: AgentBoard, pacer: object, **run: object) -> DialerEngine:
     eng = DialerEngine(agents=board, new_id=counter_ids())
-    eng.start_project(ProjectRun("p1", queue="support", caller_id="2000", **run), pacer, T0)  # type: ignore[arg-type]
+    eng.start_project(lab_run("p1", queue="support", caller_id="2000", **run), pacer, T0)  # type: ignore[arg-type]
     return eng
 
 
@@ -165,7 +164,7 @@ def test_R_PRJ_1_autoinformer_amd_robot_results_land_on_the_attempt(
 ) -> None:
     pacer = FixedPacer(need_free_agent=False)
     eng = DialerEngine(agents=AgentBoard(), new_id=counter_ids())
-    eng.start_project(ProjectRun("p1", kind="autoinformer", amd=capture == "28-amd"), pacer, T0)
+    eng.start_project(lab_run("p1", kind="autoinformer", amd=capture == "28-amd"), pacer, T0)
     events = list(replay_asterisk(capture))
     nums = {e.dial_string for e, _ in events if isinstance(e, ev.DialBegin) and not e.channel}
     number = next(iter(nums)).split("@")[0]
@@ -246,7 +245,7 @@ def test_R_SAFE_1_results_that_match_nothing_do_not_pile_up() -> None:
 
 def test_R_SAFE_2_restart_resends_planned_only_and_reconciles_originating() -> None:
     eng = DialerEngine(agents=_board("101"), new_id=counter_ids("b"))
-    eng.start_project(ProjectRun("p1", queue="support"), FixedPacer(), T0)
+    eng.start_project(lab_run("p1", queue="support"), FixedPacer(), T0)
     planned = Attempt("a1", "p1", "c1", "0601", "a1", T0, AttemptStatus.PLANNED)
     sent_gone = Attempt("a2", "p1", "c2", "0602", "a2", T0, AttemptStatus.ORIGINATING)
     sent_alive = Attempt("a3", "p1", "c3", "0603", "a3", T0, AttemptStatus.ORIGINATING)
@@ -322,9 +321,9 @@ def test_R_PRJ_2_stopped_project_launches_nothing_but_its_calls_still_settle() -
 def test_R_PACE_1_two_projects_on_one_team_do_not_both_dial_for_the_same_free_agent() -> None:
     board = _board("101", "102")
     eng = DialerEngine(agents=board, new_id=counter_ids())
-    eng.start_project(ProjectRun("p1", queue="support"), ProgressivePacer(), T0)
-    eng.start_project(ProjectRun("p2", queue="support"), ProgressivePacer(), T0)
-    eng.start_project(ProjectRun("p3", queue="sales"), ProgressivePacer(), T0)
+    eng.start_project(lab_run("p1", queue="support"), ProgressivePacer(), T0)
+    eng.start_project(lab_run("p2", queue="support"), ProgressivePacer(), T0)
+    eng.start_project(lab_run("p3", queue="sales"), ProgressivePacer(), T0)
     wants = eng.decide(T0)
     assert wants["p1"] == 2
     eng.launch(T0, "p1", _targets(2))
@@ -351,8 +350,8 @@ class _BrokenPacer(FixedPacer):
 
 def test_R_SAFE_1_a_broken_pacer_stops_only_its_own_project() -> None:
     eng = DialerEngine(agents=_board("101", "102"), new_id=counter_ids())
-    eng.start_project(ProjectRun("bad", queue="support", caller_id="2000"), _BrokenPacer(decide_ok=False), T0)
-    eng.start_project(ProjectRun("good", queue="support", caller_id="2000"), ProgressivePacer(), T0)
+    eng.start_project(lab_run("bad", queue="support", caller_id="2000"), _BrokenPacer(decide_ok=False), T0)
+    eng.start_project(lab_run("good", queue="support", caller_id="2000"), ProgressivePacer(), T0)
     assert eng.decide(T0 + 1) == {"good": 2}
     assert [(pid, stage) for pid, stage, _exc in eng.pacer_faults] == [("bad", "decide")]
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.agents import AgentBoard
-from ccagent.core.dialer.engine import ATTEMPT_VARIABLE, DialerEngine, DialTarget, ProjectRun
+from ccagent.core.dialer.engine import ATTEMPT_VARIABLE, DialerEngine, DialTarget
 from ccagent.core.legs.model import CallRecord, Direction, Disposition, Leg, Role
-from tests.dialer.helpers import FixedPacer, counter_ids
+from tests.dialer.helpers import FixedPacer, counter_ids, lab_run
 
 IDS = st.sampled_from(["a1", "a2", "a3", "c1", "x", "", "0601020300", "0601020301", "ch-1", "ch-2"])
 TS = st.floats(min_value=0, max_value=500, allow_nan=False)
@@ -121,7 +121,7 @@ def test_R_SAFE_1_random_pbx_input_never_breaks_the_engine(steps: list[object]) 
     board = AgentBoard()
     pacer = FixedPacer(3, need_free_agent=False)
     eng = DialerEngine(agents=board, new_id=counter_ids())
-    eng.start_project(ProjectRun("p1", queue="q", max_lines=3), pacer, 0.0)
+    eng.start_project(lab_run("p1", queue="q", max_lines=3), pacer, 0.0)
     eng.decide(0.0)
     cmds = eng.launch(0.0, "p1", [DialTarget("c1", "0601020300"), DialTarget("c2", "0601020301")])
     eng.mark_sent(cmds[0].attempt_id, "a1")

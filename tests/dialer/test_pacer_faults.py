@@ -19,9 +19,10 @@ from ccagent.app.dialer import AttemptContacts, ContactSource, DialerService, Re
 from ccagent.config import parse_config
 from ccagent.core import pbx_events as ev
 from ccagent.core.agents import AgentBoard
-from ccagent.core.dialer.engine import Attempt, DialTarget, Originate, ProjectRun, Settlement
+from ccagent.core.dialer.engine import Attempt, DialTarget, Originate, Settlement
 from ccagent.core.dialer.pacer import ProgressivePacer
 from ccagent.storage.attempts_repo import AttemptStore
+from tests.dialer.helpers import lab_run
 
 
 class _Raising:
@@ -58,8 +59,8 @@ def test_R_SAFE_1_broken_pacer_is_logged_once_a_minute_and_the_other_project_dia
         store=AttemptStore(wiring.engine), contacts=contacts, port=port, clock=lambda: now, agents=board
     )
     contacts.load(service.store)
-    service.start_project(ProjectRun("bad", queue="sales", caller_id="2000"), _Raising())
-    service.start_project(ProjectRun("good", queue="sales", caller_id="2000"), ProgressivePacer())
+    service.start_project(lab_run("bad", queue="sales", caller_id="2000"), _Raising())
+    service.start_project(lab_run("good", queue="sales", caller_id="2000"), ProgressivePacer())
 
     async def run() -> None:
         nonlocal now
@@ -129,7 +130,7 @@ def test_R_SAFE_1_contacts_that_do_not_read_stop_their_project_only(
     )
     service, port, clock = _service(tmp_path, contacts)
     for pid in ("bad", "good"):
-        service.start_project(ProjectRun(pid, queue="sales", caller_id="2000"), ProgressivePacer())
+        service.start_project(lab_run(pid, queue="sales", caller_id="2000"), ProgressivePacer())
     with caplog.at_level(logging.ERROR, logger="ccagent"):
         assert _ticks(service, clock, 70) == []
     assert sorted(c.contact_id for c in port.sent) == ["g1", "g2"]
@@ -178,7 +179,7 @@ def test_R_SAFE_2_a_locked_database_loses_no_attempt_and_no_outcome(tmp_path: Pa
     wiring = build(parse_config({}), pbx="asterisk", db_url=f"sqlite:///{tmp_path / 'y.db'}")
     store = _LockedStore(wiring.engine)
     service, port, clock = _service(tmp_path, contacts, store=store, port=_HalfPort())
-    service.start_project(ProjectRun("p", queue="sales", caller_id="2000"), ProgressivePacer())
+    service.start_project(lab_run("p", queue="sales", caller_id="2000"), ProgressivePacer())
     assert _ticks(service, clock, 1) == []  # c1..c3 for the three free agents
     # locked for 15 s: the request ids of c2 and c3, c1's failed outcome (after its 10-s grace) and
     # the attempt for c4 (planned when c1 freed its agent) are all refused, in the same ticks
@@ -210,7 +211,7 @@ def test_R_SAFE_2_attempts_planned_before_a_restart_are_sent_with_their_projects
     contacts = AttemptContacts({}, RetryRules())
     service, port, clock = _service(tmp_path, contacts, store=store)
     service.restore()
-    run = ProjectRun("p1", queue="sales", caller_id="2000", context="ccagent-dialer", exten="{number}")
+    run = lab_run("p1", queue="sales", caller_id="2000", context="ccagent-dialer", exten="{number}")
     service.start_project(run, ProgressivePacer())  # p2 stays paused
     _ticks(service, clock, 150)  # p2 stays paused past lost_after_s: its attempt waits, it is no lost call
     assert [(c.attempt_id, c.context, c.caller_id) for c in port.sent] == [("a-p1", "ccagent-dialer", "2000")]

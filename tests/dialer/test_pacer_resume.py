@@ -7,9 +7,10 @@ from pathlib import Path
 from ccagent.app.bootstrap import build
 from ccagent.app.dialer import AttemptContacts, DialerService, RetryRules
 from ccagent.config import parse_config
-from ccagent.core.dialer.engine import Attempt, AttemptStatus, Originate, Outcome, ProjectRun, Settlement
+from ccagent.core.dialer.engine import Attempt, AttemptStatus, Originate, Outcome, Settlement
 from ccagent.core.dialer.pacer import PredictivePacer
 from ccagent.storage.attempts_repo import AttemptStore
+from tests.dialer.helpers import lab_run
 
 NOW = 1_800_000_000.0
 
@@ -63,7 +64,7 @@ def test_R_PACE_2_restart_and_pause_keep_the_projects_abandon_record(tmp_path: P
         clock=lambda: NOW,
     )
     pacer = PredictivePacer()
-    service.start_project(ProjectRun("p1", queue="q"), pacer)
+    service.start_project(lab_run("p1", queue="q"), pacer)
     assert (pacer.answered, pacer.abandoned) == (62, 4)
     # the window: 20 answers and 2 abandons of the last 30 minutes, at their times in the pacer's clock
     assert sorted(pacer._answer_times)[0] == -600.0 and len(pacer._answer_times) == 20
@@ -71,9 +72,9 @@ def test_R_PACE_2_restart_and_pause_keep_the_projects_abandon_record(tmp_path: P
     # a pause and a resume builds a new pacer: it gets the same record
     service.stop_project("p1")
     again = PredictivePacer()
-    service.start_project(ProjectRun("p1", queue="q"), again)
+    service.start_project(lab_run("p1", queue="q"), again)
     assert (again.answered, again.abandoned) == (62, 4)
     # a project already running keeps its pacer; the one passed again is not seeded twice
     third = PredictivePacer()
-    service.start_project(ProjectRun("p1", queue="q"), third)
+    service.start_project(lab_run("p1", queue="q"), third)
     assert service.engine.projects["p1"].pacer is again and third.answered == 0

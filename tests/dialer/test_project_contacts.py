@@ -12,10 +12,10 @@ from sqlalchemy import Engine, select, text
 from ccagent.app.dialer import ProjectContacts
 from ccagent.app.projects import ProjectService
 from ccagent.core.agents import AgentBoard
-from ccagent.core.dialer.engine import DialerEngine, Outcome, ProjectRun
+from ccagent.core.dialer.engine import DialerEngine, Outcome
 from ccagent.storage.models import ContactRow
 from ccagent.storage.projects_repo import ProjectRepo
-from tests.dialer.helpers import FixedPacer, counter_ids
+from tests.dialer.helpers import FixedPacer, counter_ids, lab_run
 
 # Tuesday 2026-03-10 12:00 UTC: 14:00 in Kyiv, 08:00 in New York (before its 09:00 opening)
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()
@@ -51,7 +51,7 @@ def test_R_PRJ_8_dial_time_rules_and_contact_states(migrated_engine: Engine) -> 
     source = ProjectContacts(repo, {"p1": service.rules_for(service.get("p1"))})
     eng = DialerEngine(agents=AgentBoard(), new_id=counter_ids())
     eng.start_project(
-        ProjectRun("p1", queue=None, kind="autoinformer", max_lines=10), FixedPacer(10, False), NOW
+        lab_run("p1", queue=None, kind="autoinformer", max_lines=10), FixedPacer(10, False), NOW
     )
     eng.decide(NOW)
     targets = source.eligible("p1", NOW, 10, eng.busy_contacts("p1"))
@@ -105,7 +105,7 @@ def test_R_SAFE_2_a_call_ending_after_a_restart_moves_its_contact_even_if_the_pr
     service, repo, ids = _setup(migrated_engine)
     eng = DialerEngine(agents=AgentBoard(), new_id=counter_ids())
     eng.start_project(
-        ProjectRun("p1", queue=None, kind="autoinformer", max_lines=10), FixedPacer(10, False), NOW
+        lab_run("p1", queue=None, kind="autoinformer", max_lines=10), FixedPacer(10, False), NOW
     )
     eng.decide(NOW)
     before = ProjectContacts(repo, {"p1": service.rules_for(service.get("p1"))})

@@ -19,13 +19,13 @@ from sqlalchemy import select
 
 from ccagent.app.bootstrap import build
 from ccagent.app.dialer import AttemptContacts, DialerService, RetryRules
-from ccagent.app.ingest import iter_capture
 from ccagent.config import parse_config
-from ccagent.core.dialer.engine import Attempt, AttemptStatus, Originate, ProjectRun
+from ccagent.core.dialer.engine import Attempt, AttemptStatus, Originate
 from ccagent.core.dialer.pacer import ProgressivePacer
 from ccagent.pbx.esl.capture import capture_files
 from ccagent.storage.attempts_repo import AttemptStore
 from ccagent.storage.views import report_agent_states
+from tests.dialer.helpers import lab_run
 
 TRACES = Path(__file__).resolve().parents[1] / "traces"
 PROJECT_VAR = {"asterisk": "LAB_PROJECT", "freeswitch": "dialer_campaign"}
@@ -79,10 +79,10 @@ def _replay(pbx: str, name: str, db_url: str, attempt: Attempt | None, contacts:
     if attempt is not None:
         store.commit_outbox([attempt], [])  # sent by the previous run
         contacts.load(store)  # as the daemon does at start: the attempt in flight counts
-        service.start_project(ProjectRun(attempt.project_id, kind="autoinformer"), ProgressivePacer())
+        service.start_project(lab_run(attempt.project_id, kind="autoinformer"), ProgressivePacer())
         service.restore()
     for path in _files(pbx, name):
-        for msg in iter_capture(path, pbx, pipe.translator):
+        for msg in wiring.adapter.read_capture(path):
             pipe.feed(msg)
         pipe.flush()
     pipe.flush(final=True)

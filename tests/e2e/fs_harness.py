@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ccagent.app.bootstrap import build_daemon
 from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.config import Config, parse_config
 from ccagent.pbx.esl.capture import iter_capture_events
@@ -60,6 +61,7 @@ class LiveFs:
     server: EslServer
     daemon: Daemon
     task: asyncio.Task[int]
+    config: Config
     fed: int = 0  # events handed to the server so far
 
     @property
@@ -129,9 +131,9 @@ async def live_fs_daemon(db_url: str, *, event_format: str = "plain", **legs: st
     server = EslServer(password=PASSWORD)
     await server.start()
     config = fs_config(server.port, db_url, event_format=event_format, **legs)
-    daemon = Daemon(config, notifier=NullNotifier())
+    daemon = build_daemon(config, notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
-    live = LiveFs(server, daemon, task)
+    live = LiveFs(server, daemon, task, config)
     try:
         # up = subscribed AND the first snapshot applied by the consumer
         await wait_for(lambda: daemon.stats.items >= 1 or task.done(), 10.0, "daemon never connected")

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ccagent.app.bootstrap import build_daemon
 from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.config import Config, parse_config
 from ccagent.pbx.ami.parser import AmiMessage
@@ -95,7 +96,7 @@ class Live:
 async def live_daemon(db_url: str, **legs: str) -> AsyncIterator[Live]:
     sim = SimAsterisk(username="ccagent", secret=SECRET)
     await sim.start()
-    daemon = Daemon(daemon_config(sim.port, db_url, **legs), notifier=NullNotifier())
+    daemon = build_daemon(daemon_config(sim.port, db_url, **legs), notifier=NullNotifier())
     task = asyncio.create_task(daemon.run())
     live = Live(sim, daemon, task)
     try:

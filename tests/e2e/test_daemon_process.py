@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from ccagent.app.daemon import Daemon, NullNotifier
+from ccagent.app.bootstrap import build_daemon
+from ccagent.app.daemon import NullNotifier
 from tests.acceptance.legs_oracle import TRACES, expected, mismatches, stored
 from tests.e2e.harness import SECRET, capture_events, daemon_config, live_daemon, play_files, wait_for
 
@@ -305,10 +306,10 @@ def test_R_SAFE_2_a_second_daemon_on_the_same_database_refuses_to_start(db_url: 
 
     async def scenario() -> tuple[int, int]:
         async with live_daemon(db_url) as live:
-            second = Daemon(daemon_config(live.sim.port, db_url), notifier=NullNotifier())
+            second = build_daemon(daemon_config(live.sim.port, db_url), notifier=NullNotifier())
             refused = await asyncio.wait_for(second.run(), 20)
             await live.stop()
-        third = Daemon(daemon_config(1, db_url), notifier=NullNotifier())
+        third = build_daemon(daemon_config(1, db_url), notifier=NullNotifier())
         task = asyncio.create_task(third.run())
         await asyncio.sleep(0.5)
         third.request_stop()

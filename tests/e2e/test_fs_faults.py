@@ -25,7 +25,8 @@ import time
 
 import pytest
 
-from ccagent.app.daemon import Daemon, NullNotifier
+from ccagent.app.bootstrap import build_daemon
+from ccagent.app.daemon import NullNotifier
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.pbx.esl.translate import FsTranslator
@@ -67,7 +68,10 @@ def calls_touched(events: list[dict[str, str]]) -> tuple[list[set[str]], dict[st
 
 
 def is_quiet(e: dict[str, str]) -> bool:
-    return not FsTranslator().translate(e) and e.get("Event-Name") not in ("CUSTOM", "BACKGROUND_JOB")
+    return not FsTranslator("dialer_campaign").translate(e) and e.get("Event-Name") not in (
+        "CUSTOM",
+        "BACKGROUND_JOB",
+    )
 
 
 async def mid_frame_cut(live: LiveFs, event: dict[str, str]) -> None:
@@ -233,10 +237,11 @@ def test_R_SAFE_1_damaged_frames_never_stop_the_daemon_and_good_calls_stay_exact
             assert not live.task.done(), "bad frames stopped the daemon"
             shown = [
                 repr(live.client),
-                repr(live.daemon.config),
-                str(live.daemon.config),
-                repr(live.daemon.config.pbx.freeswitch),
-                str(live.daemon.config.model_dump()),
+                repr(live.config),
+                str(live.config),
+                repr(live.config.pbx.freeswitch),
+                str(live.config.model_dump()),
+                repr(vars(live.daemon.adapter)),  # the adapter holds the config the daemon runs on
             ]
             return await live.stop(), live.client.malformed, shown
 
@@ -270,7 +275,7 @@ def test_R_SAFE_3_a_refused_password_stops_the_daemon_without_saying_it(
         server = EslServer(password="the-right-one")
         await server.start()
         try:
-            daemon = Daemon(fs_config(server.port, sqlite_url), notifier=NullNotifier())
+            daemon = build_daemon(fs_config(server.port, sqlite_url), notifier=NullNotifier())
             code = await asyncio.wait_for(daemon.run(), 20.0)
         finally:
             await server.stop()
@@ -307,7 +312,7 @@ def test_R_PBX_5_a_slow_database_does_not_make_the_esl_client_drop_a_healthy_fre
                 "daemon": cfg.daemon.model_copy(update={"queue_size": 50}),
             }
         )
-        daemon = Daemon(cfg, notifier=NullNotifier())
+        daemon = build_daemon(cfg, notifier=NullNotifier())
         task = asyncio.create_task(daemon.run())
         try:
             for _ in range(500):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccagent.app.demo import DEMO_SCENARIOS
-from ccagent.pbx.esl.demo import DEMO_SCENARIOS as FS_DEMO_SCENARIOS
+from ccagent.pbx.ami.adapter import DEMO_SCENARIOS
+from ccagent.pbx.esl.adapter import DEMO_SCENARIOS as FS_DEMO_SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGED = ROOT / "ccagent" / "sim" / "templates"

@@ -94,8 +94,10 @@ class ProjectRun:
     kind: str = "operators"  # operators | autoinformer | robot
     queue: str | None = None  # agents serving the project (operators type)
     caller_id: str | None = None
-    context: str = "dialer"
-    exten: str = "support"  # "{number}": the dialled digits (Asterisk's shipped ccagent-* contexts)
+    # Where the PBX runs the answered call: from the PBX adapter's dial plan (``PbxAdapter.dial_plan``),
+    # never a default that only fits one lab's dialplan.  ``{number}`` in ``exten``: the dialled digits.
+    context: str = field(kw_only=True)
+    exten: str = field(kw_only=True)
     max_lines: int = 30
     dial_timeout_s: int = 25
     connect_deadline_s: float = 2.0
@@ -401,7 +403,10 @@ class DialerEngine:
         return out
 
     def command(self, a: Attempt) -> Originate:
-        run = self.projects[a.project_id].run if a.project_id in self.projects else ProjectRun(a.project_id)
+        # a project not dialing (an attempt restored before its project starts) has no target yet:
+        # the command is built again, with its project's own dial plan, when it is sent
+        project = self.projects.get(a.project_id)
+        run = project.run if project is not None else ProjectRun(a.project_id, context="", exten="")
         variables = (
             (self.project_variable, a.project_id),
             (ATTEMPT_VARIABLE, a.attempt_id),

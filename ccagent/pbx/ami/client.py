@@ -262,6 +262,11 @@ class AmiClient:
         self._base_decode_errors = 0
         self._base_skipped = 0
 
+    @property
+    def connected(self) -> bool:
+        """Logged in now (the port's ``Session.connected``)."""
+        return self.state is ConnState.CONNECTED
+
     def __repr__(self) -> str:
         return f"AmiClient({self.host}:{self.port} user={self.username!r} state={self.state})"
 

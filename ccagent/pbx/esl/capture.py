@@ -17,7 +17,6 @@ from ccagent.pbx.esl.translate import snapshot_message
 __all__ = [
     "capture_files",
     "channels_listing",
-    "detect_format",
     "iter_capture_events",
     "iter_capture_messages",
     "iter_esl_capture",
@@ -53,15 +52,6 @@ def capture_files(folder: str | Path) -> list[Path]:
     files = [base / "esl.log"]
     files += sorted(p for p in base.glob("esl.*.log") if p.name != "esl.log")
     return [f for f in files if f.exists()]
-
-
-def detect_format(path: str | Path, sniff: int = 64 * 1024) -> str:
-    """``"esl"`` when the file looks like an ESL byte stream, else ``"unknown"`` (ingest picks a reader)."""
-    with open(path, "rb") as fh:
-        head = fh.read(sniff)
-    if b"Content-Type: auth/request" in head or b"Content-Type: text/event-" in head:
-        return "esl"
-    return "unknown"
 
 
 def iter_files_frames(paths: Iterable[str | Path]) -> Iterator[tuple[int, EslFrame | None]]:

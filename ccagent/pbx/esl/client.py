@@ -33,6 +33,7 @@ __all__ = [
     "EslAuthError",
     "EslClient",
     "EslError",
+    "EslMetrics",
     "EslNotConnected",
     "EslState",
 ]
@@ -81,6 +82,16 @@ class ConnectionUp:
 class ConnectionDown:
     connection: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EslMetrics:
+    """The client's counters at one instant, exported as ``ccagent_pbx_client_<field>``."""
+
+    events_received: int
+    events_skipped: int  # dropped by the ``keep`` pre-filter before decoding
+    malformed: int
+    connects: int
 
 
 class _Secret:
@@ -155,6 +166,15 @@ class EslClient:
         self._closing = False
         self._run_task: asyncio.Task[None] | None = None
         self._conn_lost: asyncio.Event | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Subscribed now (the port's ``Session.connected``)."""
+        return self.state is EslState.CONNECTED
+
+    @property
+    def metrics(self) -> EslMetrics:
+        return EslMetrics(self.events_received, self.events_skipped, self.malformed, self.connection)
 
     def __repr__(self) -> str:
         return f"EslClient({self.host}:{self.port}, state={self.state.value})"

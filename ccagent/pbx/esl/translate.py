@@ -257,7 +257,7 @@ class FsTranslator:
 
     def __init__(
         self,
-        project_variable: str = "dialer_campaign",
+        project_variable: str = "CCAGENT_PROJECT",
         extension_pattern: str = r"\d{2,5}",
         *,
         external_profiles: tuple[str, ...] = ("external",),

@@ -36,7 +36,7 @@ def test_R_PBX_5_the_reconnect_capture_yields_one_snapshot_before_its_events() -
 
 
 def test_R_PBX_6_translate_takes_the_pipeline_now_and_tracks_the_pbx_time() -> None:
-    t = FsTranslator()
+    t = FsTranslator("dialer_campaign")
     assert t.last_ts == 0.0
     snap = t.translate(snapshot_message(_listing(CHANNEL_ROW)), 55.0)  # no PBX time yet: now stamps it
     assert isinstance(snap[0], ChannelsSnapshot) and snap[0].ts == 55.0
@@ -51,7 +51,7 @@ def test_R_PBX_6_translate_takes_the_pipeline_now_and_tracks_the_pbx_time() -> N
 
 
 def test_R_SAFE_1_switch_wide_custom_events_make_no_call() -> None:
-    t = FsTranslator()
+    t = FsTranslator("dialer_campaign")
     assert (
         t.translate(
             {"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register", "Event-Date-Timestamp": "1000000"}
@@ -70,7 +70,7 @@ def test_R_SAFE_1_switch_wide_custom_events_make_no_call() -> None:
 
 
 def test_R_SAFE_1_translate_never_raises_on_odd_mappings() -> None:
-    t = FsTranslator()
+    t = FsTranslator("dialer_campaign")
     for msg in (
         {},
         {"Event-Name": "CHANNEL_CREATE"},
@@ -82,7 +82,7 @@ def test_R_SAFE_1_translate_never_raises_on_odd_mappings() -> None:
 
 
 def test_forget_finished_keeps_recently_ended_channels() -> None:
-    t = FsTranslator()
+    t = FsTranslator("dialer_campaign")
     for uid, end in (("a", "1000000"), ("b", "5000000")):
         t.translate(
             {

@@ -149,7 +149,7 @@ def test_R_PBX_2_bgapi_originate_round_trip_gives_the_chosen_uuid_back() -> None
                     break
             await client.close()
             await task
-            results = FsTranslator().translate(item)
+            results = FsTranslator("dialer_campaign").translate(item)
             assert results == [OriginateResult(ts=results[0].ts, request_id=_job, channel=U, success=True)]
             return body, killed, status, srv.commands
 

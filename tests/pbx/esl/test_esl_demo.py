@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from ccagent.app.demo import run_demo
-from ccagent.pbx.esl.demo import demo_stream
+from ccagent.pbx.esl.adapter import demo_stream
 
 
 def test_R_OPS_6_freeswitch_demo_stores_every_call_and_prints_the_report(tmp_path: Path) -> None:

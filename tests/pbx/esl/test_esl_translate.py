@@ -132,7 +132,7 @@ def test_every_channel_ends_with_one_hangup_and_hangup_requested_first() -> None
 
 
 def test_r_safe_1_malformed_events_never_raise() -> None:
-    t = FsTranslator()
+    t = FsTranslator("dialer_campaign")
     junk: list[dict[str, str]] = [
         {},
         {"Event-Name": "CHANNEL_CREATE"},
@@ -151,7 +151,7 @@ def test_r_safe_1_malformed_events_never_raise() -> None:
 
 
 def test_r_pbx_5_show_channels_snapshot_links_known_channels() -> None:
-    t = FsTranslator(extension_pattern=r"\d{4}")
+    t = FsTranslator("dialer_campaign", extension_pattern=r"\d{4}")
     folder = TRACES / "13-esl-reconnect"
     for e in iter_capture_events(folder / "esl.log"):
         t.translate(e)
@@ -167,7 +167,7 @@ def test_r_pbx_5_show_channels_snapshot_links_known_channels() -> None:
 
 def test_r_safe_1_a_missing_or_absurd_timestamp_takes_the_newest_pbx_time() -> None:
     """Not 0.0 (a leg would end in 1970, before it began) and not year 30000 (no row holds it)."""
-    t = FsTranslator()
+    t = FsTranslator("dialer_campaign")
     at = {"Event-Date-Timestamp": "1700000000500000"}
     for i, raw in enumerate(("", "garbage", "99999999999999999999999", "-5")):
         t.translate(
@@ -182,7 +182,7 @@ def test_r_safe_1_a_missing_or_absurd_timestamp_takes_the_newest_pbx_time() -> N
 
 def test_r_safe_1_channels_that_ended_during_a_disconnect_are_forgotten() -> None:
     """Their hangup never comes: without the listing's word they were kept for the process's life."""
-    t = FsTranslator()
+    t = FsTranslator("dialer_campaign")
     at = {"Event-Date-Timestamp": "1700000000000000"}
     for uuid in ("gone", "alive"):
         t.translate({"Event-Name": "CHANNEL_CREATE", "Unique-ID": uuid, "Channel-Name": "sofia/x/100", **at})

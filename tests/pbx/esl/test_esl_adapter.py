@@ -1,16 +1,18 @@
-"""The FreeSWITCH queue items -> pipeline step of `ccagent run` (SPEC R-PBX-2, R-PBX-5, R-SAFE-3)."""
+"""The FreeSWITCH adapter through the PBX port: its session, and its queue items -> pipeline step
+of `ccagent run` (SPEC R-PBX-2, R-PBX-5, R-SAFE-3; issue 12)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-from ccagent.app.daemon import Daemon
+from ccagent.app.bootstrap import build_daemon
+from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.config import parse_config
-from ccagent.pbx.esl import daemon_glue
+from ccagent.pbx.esl import adapter as esl_adapter
+from ccagent.pbx.esl.adapter import EslAdapter
 from ccagent.pbx.esl.capture import capture_files, iter_capture_events
 from ccagent.pbx.esl.client import ConnectionDown, ConnectionUp, EslClient
 
@@ -39,16 +41,15 @@ def make_daemon(tmp_path: Path) -> Daemon:
             "legs": {"project_variable": "dialer_campaign"},
         }
     )
-    return Daemon(config, clock=lambda: 4_000_000_000.0)
+    return build_daemon(config, clock=lambda: 4_000_000_000.0, notifier=NullNotifier())
 
 
 def test_R_PBX_2_the_session_is_built_from_the_freeswitch_config(tmp_path: Path) -> None:
     daemon = make_daemon(tmp_path)
-
-    async def build() -> EslClient:
-        return daemon_glue.make_session(daemon)
-
-    client = asyncio.run(build())
+    assert isinstance(daemon.adapter, EslAdapter)  # the registry's choice from pbx.type
+    client = daemon.session
+    assert isinstance(client, EslClient)
+    assert client.keep == daemon.pipeline.translator.wants  # the pre-filter is the translator's
     assert (client.host, client.port, client.event_format) == ("127.0.0.1", 8022, "json")
     assert (client.keepalive_s, client.keepalive_timeout_s) == (7.0, 3.0)
     assert (client.backoff_min, client.backoff_max) == (0.2, 9.0)
@@ -59,7 +60,7 @@ def test_R_PBX_2_the_session_is_built_from_the_freeswitch_config(tmp_path: Path)
 
 def test_R_PBX_5_items_apply_in_order_and_a_vanished_call_is_reconciled_at_pbx_time(tmp_path: Path) -> None:
     daemon = make_daemon(tmp_path)
-    handle = daemon_glue.make_handler(daemon)
+    handle = daemon.live.step
     events = list(iter_capture_events(capture_files(TRACES / "01-inbound-answered")[0]))
     answered = next(i for i, e in enumerate(events) if e.get("Event-Name") == "CHANNEL_BRIDGE")
     handle(ConnectionUp(connection=1, channels_json='{"row_count":0}'))
@@ -67,7 +68,7 @@ def test_R_PBX_5_items_apply_in_order_and_a_vanished_call_is_reconciled_at_pbx_t
         handle(e)
     tracker = daemon.pipeline.tracker
     assert len(tracker.calls) == 1
-    last_pbx_ts = daemon.pipeline.translator.last_ts  # type: ignore[attr-defined]
+    last_pbx_ts = daemon.pipeline.translator.last_ts
     handle(ConnectionDown(connection=1, reason="connection lost"))
     assert tracker._lost_at == last_pbx_ts  # the PBX's time, not the daemon clock (4e9)
     handle(ConnectionUp(connection=2, channels_json=json.dumps({"row_count": 0})))  # the switch restarted
@@ -83,10 +84,10 @@ def test_R_PBX_5_items_apply_in_order_and_a_vanished_call_is_reconciled_at_pbx_t
 
 
 def test_translator_memory_is_trimmed_on_a_long_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon_glue, "FORGET_EVERY", 50)
-    monkeypatch.setattr(daemon_glue, "FORGET_AFTER_S", 0.0)
+    monkeypatch.setattr(esl_adapter, "FORGET_EVERY", 50)
+    monkeypatch.setattr(esl_adapter, "FORGET_AFTER_S", 0.0)
     daemon = make_daemon(tmp_path)
-    handle = daemon_glue.make_handler(daemon)
+    handle = daemon.live.step
     events = list(iter_capture_events(capture_files(TRACES / "01-inbound-answered")[0]))
     for e in events:
         handle(e)

@@ -1,6 +1,7 @@
 """greenswitch fenced into one dedicated thread with its own gevent hub (SPEC R-PBX-2) - the losing candidate.
 
-Kept so ``bench/esl_client_compare.py`` can re-measure it; the daemon uses :mod:`ccagent.pbx.esl.client`.
+Kept beside ``bench/esl_client_compare.py`` so it can re-measure it (not shipped in the package);
+the daemon uses :mod:`ccagent.pbx.esl.client`.
 gevent is imported only inside the fence thread (never at module import, never in the asyncio thread, no
 monkey-patching).  Events cross to asyncio with ``loop.call_soon_threadsafe``; a bounded asyncio queue
 cannot push back on a gevent thread without blocking its hub, so the hand-off queue must be unbounded -
