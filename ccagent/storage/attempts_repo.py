@@ -1,8 +1,7 @@
 """The dialer's outbox: attempts written before their originate (issue 6, R-SAFE-2).
 
-``AttemptRow`` lives here, beside the only code that writes it; it is declared on the store's one
-``Base`` so ``alembic check`` compares it with revision 0003 once this module is imported with
-the models (see docs/dialer.md, "wiring").  Every method is one short transaction: the dialer's
+``AttemptRow`` is declared with the other tables in ``storage/models.py`` (it was declared here
+once, which made the two modules import each other).  Every method is one short transaction: the dialer's
 outbox guarantees hold only if each state change is committed before the next step is taken.
 """
 
@@ -13,36 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Index, String, func, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
 
 from ccagent.core.dialer.engine import Attempt, AttemptStatus, Outcome, Settlement
-from ccagent.storage.models import Base, UtcDateTime
+from ccagent.storage.models import AttemptRow
 
 __all__ = ["AbandonRecord", "AttemptRecord", "AttemptRow", "AttemptStore"]
-
-
-class AttemptRow(Base):
-    """One dial attempt of one contact in one project (revision 0003)."""
-
-    __tablename__ = "attempts"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    project_id: Mapped[str] = mapped_column(String(64))
-    contact_id: Mapped[str] = mapped_column(String(64))
-    number: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    pbx_request_id: Mapped[str | None] = mapped_column(String(128))
-    action_id: Mapped[str | None] = mapped_column(String(128))
-    call_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    channel: Mapped[str | None] = mapped_column(String(128))
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    reason: Mapped[str | None] = mapped_column(String(256))
-    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-    __table_args__ = (Index("ix_attempts_project_id_contact_id", "project_id", "contact_id"),)
 
 
 @dataclass(frozen=True, slots=True)

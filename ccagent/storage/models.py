@@ -293,6 +293,24 @@ class SettingRow(Base):
     updated_by: Mapped[str | None] = mapped_column(String(128))
 
 
-# The dialer's outbox table (revision 0003) is declared beside its repository; importing it here
-# registers it on Base.metadata for `alembic check` and create_all (issue 6, R-SAFE-2).
-from ccagent.storage import attempts_repo as _attempts_repo  # noqa: E402, F401
+class AttemptRow(Base):
+    """One dial attempt of one contact in one project (revision 0003)."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    pbx_request_id: Mapped[str | None] = mapped_column(String(128))
+    action_id: Mapped[str | None] = mapped_column(String(128))
+    call_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    channel: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(String(256))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_attempts_project_id_contact_id", "project_id", "contact_id"),)
