@@ -1,24 +1,21 @@
-"""Raw PBX captures on disk (R-PBX-4, R-PBX-6): format sniffing and streamed AMI reading.
+"""Raw PBX captures on disk (R-PBX-4, R-PBX-6): which PBX wrote a file, from its first bytes.
 
-Captures can be large (a day of a busy PBX), so the AMI reader streams the file
-in blocks through the same sans-I/O parser the live client uses: what ingest
-sees is byte-for-byte what the daemon would have seen.
+The readers live with their adapters (``pbx/ami/capture.py``, ``pbx/esl/capture.py``); this sniff
+depends on neither, so the adapters can use it without the PBX packages importing each other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from ccagent.pbx.ami.parser import BANNER_PREFIX, AmiMessage, AmiParser
-
-__all__ = ["CaptureFormatError", "detect_format", "iter_ami_capture"]
+__all__ = ["CaptureFormatError", "detect_format"]
 
 CaptureFormat = Literal["ami", "esl-plain", "esl-json"]
 
 _SNIFF_BYTES = 64 * 1024
-_READ_BYTES = 256 * 1024
+# What an AMI session starts with (``ccagent.pbx.ami.parser.BANNER_PREFIX``; a test keeps them equal).
+_AMI_BANNER = "Asterisk Call Manager/"
 
 
 class CaptureFormatError(ValueError):
@@ -39,7 +36,7 @@ def detect_format(path: str | Path) -> CaptureFormat:
     text = head.lstrip(b"\xef\xbb\xbf").lstrip().decode("utf-8", "replace")
     if not text:
         raise CaptureFormatError(f"{p}: empty file, cannot tell its format")
-    if text.startswith(BANNER_PREFIX):
+    if text.startswith(_AMI_BANNER):
         return "ami"
     first_key = text.split(":", 1)[0]
     if first_key in ("Content-Type", "Content-Length"):
@@ -51,19 +48,3 @@ def detect_format(path: str | Path) -> CaptureFormat:
     raise CaptureFormatError(
         f"{p}: line 1: neither an AMI banner/header nor an ESL Content-Type header: {text[:40]!r}"
     )
-
-
-def iter_ami_capture(path: str | Path, parser: AmiParser | None = None) -> Iterator[AmiMessage]:
-    """Yield the AMI messages of a capture file in order, reading it in blocks.
-
-    A truncated last message (capture stopped mid-write) is still yielded if it
-    has a kind header; garbage is counted on ``parser`` and skipped.
-    """
-    p = parser or AmiParser()
-    with Path(path).open("rb") as fh:
-        while True:
-            block = fh.read(_READ_BYTES)
-            if not block:
-                break
-            yield from p.feed(block)
-    yield from p.feed(b"\r\n\r\n")

@@ -412,8 +412,8 @@ class SimAsterisk:
                 result = self.on_originate(action)
                 if inspect.isawaitable(result):
                     task = asyncio.ensure_future(result)
-                    self._tasks.add(task)  # type: ignore[arg-type]
-                    task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
         elif name in ("hangup", "redirect", "queuepause", "queueadd", "queueremove", "userevent"):
             self._reply(conn, action, [("Response", "Success"), ("Message", _OK_MESSAGES[name])])
         else:

@@ -64,7 +64,7 @@ def _recording(pacer_class: type[Any]) -> type[Any]:
     ``decide`` (its ``_capacity`` and ``_load`` calls), seen only from inside the class.
     """
 
-    class Recording(pacer_class):  # type: ignore[misc, valid-type]
+    class Recording(pacer_class):
         """The shipped pacer, unchanged, with its per-tick predictions and the call/agent book kept."""
 
         def __init__(self, warmup_s: float) -> None:

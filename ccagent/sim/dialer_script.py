@@ -31,6 +31,7 @@ with what the script did.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from typing import Any
 
 from ccagent.pbx.ami.parser import AmiMessage, AmiParser
 from ccagent.sim.ami_server import SimAsterisk
-from ccagent.sim.scenarios import _Stamper, load_template
+from ccagent.sim.scenarios import _after_prefix, _Stamper, load_template
 
 __all__ = ["AmiDialerScript", "SimCall", "agent_login_events"]
 
@@ -279,7 +280,7 @@ class AmiDialerScript:
         for lab, ours in (("LAB_PROJECT", "CCAGENT_PROJECT"), ("LAB_CONTACT", "CCAGENT_ATTEMPT")):
             value = variables.get(ours, "").replace("\\", "")
             text = re.sub(
-                r"(Variable: " + lab + r"\r\nValue: )[^\r]*", lambda mt, v=value: mt.group(1) + v, text
+                r"(Variable: " + lab + r"\r\nValue: )[^\r]*", functools.partial(_after_prefix, value), text
             )
         first = re.search(r"\r\nUniqueid: ([^\r]+)", text)
         if channel_id and first:

@@ -302,7 +302,7 @@ class EslServer:
         self.connections += 1
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)  # type: ignore[arg-type]
+            self._tasks.add(task)
         try:
             writer.write(b"Content-Type: auth/request\n\n")
             buf = b""
@@ -325,7 +325,7 @@ class EslServer:
             with contextlib.suppress(Exception):
                 writer.close()
             if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
 
     async def _reply(self, c: _Client, text: str, extra: str = "") -> None:
         await self._send(c, f"Content-Type: command/reply\nReply-Text: {text}\n{extra}\n".encode())

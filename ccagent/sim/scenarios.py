@@ -20,6 +20,7 @@ stream is generated in seconds.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import random
@@ -31,8 +32,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.parser import AmiMessage, AmiParser
-from ccagent.pbx.capture import iter_ami_capture
 
 __all__ = [
     "DEFAULT_EXCLUDED",
@@ -448,7 +449,7 @@ class OriginateScript:
                 renamed[orig] = value
             text = re.sub(
                 r"(Variable: " + re.escape(name) + r"\r\nValue: )[^\r]*",
-                lambda mt, v=value: mt.group(1) + v,
+                functools.partial(_after_prefix, value),
                 text,
             )
         msgs = AmiParser().feed(text.encode("utf-8"))
@@ -458,3 +459,9 @@ class OriginateScript:
             for leg in expected.legs
         )
         return msgs, ExpectedCall(expected.call_id, tpl.name, expected.direction, expected.disposition, legs)
+
+
+def _after_prefix(value: str, mt: re.Match[str]) -> str:
+    """A ``re.sub`` replacement keeping group 1 (the header prefix) and putting ``value`` after it
+    (a function, not a template: ``value`` may hold backslashes)."""
+    return mt.group(1) + value

@@ -78,7 +78,7 @@ def test_R_SAFE_2_an_ingest_beside_a_running_daemon_leaves_its_calls_alone(db_ur
     """Back-filling a gap while the daemon runs: the capture's channel listing must not close,
     store or un-journal a call the daemon still has in progress."""
     from ccagent.app.bootstrap import build
-    from ccagent.pbx.capture import iter_ami_capture
+    from ccagent.pbx.ami.capture import iter_ami_capture
 
     daemon = build(lab_config(), pbx="asterisk", db_url=db_url)
     live = list(iter_ami_capture(ASTERISK / "01-inbound-direct-answered" / "ami.log"))

@@ -19,8 +19,8 @@ import pytest
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.legs.tracker import CallTracker
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.translate import AmiTranslator
-from ccagent.pbx.capture import iter_ami_capture
 from ccagent.pbx.esl.capture import iter_capture_messages
 from ccagent.pbx.esl.translate import FsTranslator
 from tests.acceptance.legs_oracle import TRACES, capture_files, folders

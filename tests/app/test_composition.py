@@ -19,7 +19,7 @@ from ccagent.app.projects import ProjectService
 from ccagent.config import ProjectsConfig, parse_config
 from ccagent.core.dialer.engine import Originate
 from ccagent.core.legs.model import CallRecord
-from ccagent.pbx.capture import iter_ami_capture
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.storage.models import ContactRow
 from tests.acceptance.legs_oracle import TRACES
 

@@ -9,8 +9,8 @@ import pytest
 
 from ccagent.app.bootstrap import build
 from ccagent.config import parse_config
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.parser import AmiMessage
-from ccagent.pbx.capture import iter_ami_capture
 from tests.acceptance.legs_oracle import TRACES, expected, mismatches, stored
 
 ONE_CALL = TRACES / "asterisk" / "01-inbound-direct-answered"

@@ -11,8 +11,8 @@ from ccagent.core import pbx_events as ev
 from ccagent.core.dialer.engine import ProjectRun
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.legs.tracker import CallTracker
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.translate import AmiTranslator
-from ccagent.pbx.capture import iter_ami_capture
 
 TRACES = Path(__file__).resolve().parents[1] / "traces"
 

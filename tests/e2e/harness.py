@@ -12,8 +12,8 @@ from pathlib import Path
 from ccagent.app.bootstrap import build_daemon
 from ccagent.app.daemon import Daemon, NullNotifier
 from ccagent.config import Config, parse_config
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.parser import AmiMessage
-from ccagent.pbx.capture import iter_ami_capture
 from ccagent.sim.ami_server import SimAsterisk
 from tests.waiting import wait_for
 

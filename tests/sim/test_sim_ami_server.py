@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ccagent.pbx.ami import actions as A
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.parser import AmiMessage, AmiParser
-from ccagent.pbx.capture import iter_ami_capture
 from ccagent.sim.ami_server import SimAsterisk
 
 AST = Path(__file__).resolve().parents[1] / "traces" / "asterisk"

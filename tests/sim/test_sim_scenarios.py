@@ -7,8 +7,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.parser import AmiParser
-from ccagent.pbx.capture import iter_ami_capture
 from ccagent.sim import scenarios as S
 
 AST = Path(__file__).resolve().parents[1] / "traces" / "asterisk"

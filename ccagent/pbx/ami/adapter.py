@@ -19,11 +19,12 @@ from typing import Any
 from ccagent.config import Config
 from ccagent.core.projects import Project
 from ccagent.pbx.ami import actions
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.client import AmiAuthError, AmiClient, ConnectionDown, ConnectionUp, ListResult
 from ccagent.pbx.ami.originate import AmiOriginator, pause_action
 from ccagent.pbx.ami.parser import AmiMessage, AmiParser
 from ccagent.pbx.ami.translate import AmiTranslator
-from ccagent.pbx.capture import detect_format, iter_ami_capture
+from ccagent.pbx.capture import detect_format
 from ccagent.pbx.port import DialPlan, Live, PipelineOps, Step
 
 __all__ = ["DEMO_EMPLOYEES", "DEMO_SCENARIOS", "AmiAdapter", "AmiDemo", "make_step"]

@@ -350,7 +350,7 @@ class AmiClient:
     def next_backoff(self, attempt: int) -> float:
         """Capped exponential delay with +-jitter (fraction) for reconnect number ``attempt``."""
         base = min(self.backoff_max, self.backoff_min * (2 ** min(attempt, 32)))
-        return max(0.0, base * (1.0 + self.rng.uniform(-self.jitter, self.jitter)))
+        return float(max(0.0, base * (1.0 + self.rng.uniform(-self.jitter, self.jitter))))
 
     async def _backoff(self, attempt: int) -> None:
         delay = self.next_backoff(attempt)
@@ -552,7 +552,8 @@ class AmiClient:
     async def send_action(self, action: A.ActionLike, *, timeout: float | None = None) -> AmiMessage:
         """Send ``action`` with a fresh ActionID and return its ``Response`` message."""
         fut = self._send(action, is_list=False, enqueue=False)
-        return await self._await(fut, action, timeout)
+        response: AmiMessage = await self._await(fut, action, timeout)
+        return response
 
     async def send_list_action(
         self, action: A.ActionLike, *, timeout: float | None = None, enqueue: bool = False
@@ -621,7 +622,7 @@ class AmiClient:
         self._aux_tasks.add(task)
 
         def done(t: asyncio.Future[None]) -> None:
-            self._aux_tasks.discard(t)  # type: ignore[arg-type]
+            self._aux_tasks.discard(t)
             if t.cancelled():
                 return
             exc = t.exception()

@@ -287,13 +287,15 @@ class AmiParser:
         lines = text.split("\n")
         pairs = [line.split(": ", 1) for line in lines]
         try:
-            msg = AmiMessage(pairs)  # type: ignore[arg-type]
+            msg = AmiMessage(pairs)
         except ValueError:
             return self._parse_slow(lines)
         if len(msg) != len(pairs):
             return self._parse_slow(lines)
         if "Event" not in msg and "Response" not in msg and "Action" not in msg:
-            return self._reject("no Event/Response/Action header", text)
+            self._reject("no Event/Response/Action header", text)
+            return None
+        # two-item lists, not tuples: converting each header would cost the hot path a copy
         msg.raw_headers = pairs  # type: ignore[assignment]
         msg.content = ""
         msg._multi = None
@@ -314,7 +316,8 @@ class AmiParser:
                 free.append(line.rstrip("\r"))
         msg = AmiMessage.from_pairs(pairs, "\n".join(free))
         if "Event" not in msg and "Response" not in msg and "Action" not in msg:
-            return self._reject("no Event/Response/Action header", "\n".join(lines))
+            self._reject("no Event/Response/Action header", "\n".join(lines))
+            return None
         if free and msg.get("Response") != "Follows":
             self.bad_lines += len(free)
             if self.on_malformed is not None:

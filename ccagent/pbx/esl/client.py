@@ -24,6 +24,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ccagent.pbx.esl.parser import EslFrame, EslParser
 
@@ -209,7 +210,7 @@ class EslClient:
     def _backoff(self, attempt: int) -> float:
         base = min(self.backoff_max, self.backoff_min * (2 ** min(attempt, 30)))
         spread = base * self.jitter
-        return max(0.0, min(self.backoff_max, base + self._rng.uniform(-spread, spread)))
+        return float(max(0.0, min(self.backoff_max, base + self._rng.uniform(-spread, spread))))
 
     async def api(self, cmd: str, timeout: float = 10.0) -> str:
         frame = await self._command(f"api {cmd}", "api/response", timeout)
@@ -343,9 +344,10 @@ class EslClient:
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._greeting = fut
         lost_wait = asyncio.create_task(lost.wait())
+        waiting: set[asyncio.Future[Any]] = {fut, lost_wait}
         try:
             done, _ = await asyncio.wait(
-                {fut, lost_wait}, timeout=self.connect_timeout_s, return_when=asyncio.FIRST_COMPLETED
+                waiting, timeout=self.connect_timeout_s, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             lost_wait.cancel()
@@ -386,10 +388,10 @@ class EslClient:
             if not fut.done():
                 fut.set_exception(EslConnectionLost("connection lost"))
                 fut.exception()  # mark retrieved
-        for job, fut in list(self._jobs.items()):
-            if not fut.done():
-                fut.set_exception(EslNotConnected("connection lost before BACKGROUND_JOB"))
-                fut.exception()
+        for job, job_fut in list(self._jobs.items()):
+            if not job_fut.done():
+                job_fut.set_exception(EslNotConnected("connection lost before BACKGROUND_JOB"))
+                job_fut.exception()
             del self._jobs[job]
         self._job_handoff.clear()
 
@@ -416,9 +418,9 @@ class EslClient:
         if frame.event is not None:
             self.events_received += 1
             if frame.event.get("Event-Name") == "BACKGROUND_JOB":
-                fut = self._jobs.pop(frame.event.get("Job-UUID", ""), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(frame.event.get("_body", ""))
+                job_fut = self._jobs.pop(frame.event.get("Job-UUID", ""), None)
+                if job_fut is not None and not job_fut.done():
+                    job_fut.set_result(frame.event.get("_body", ""))
             try:
                 self.queue.put_nowait(frame.event)
             except asyncio.QueueFull:

@@ -107,7 +107,7 @@ def parse_plain_event(body: bytes) -> dict[str, str]:
     text = head.decode("utf-8", errors="replace")
     lines = text.split("\n")
     try:
-        event = dict(line.split(": ", 1) for line in lines)  # type: ignore[misc]
+        event = dict(line.split(": ", 1) for line in lines)
     except ValueError:
         event = _plain_headers_slow(lines)
     for name, value in event.items():

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.parser import AmiMessage, AmiParser, iter_messages
-from ccagent.pbx.capture import CaptureFormatError, detect_format, iter_ami_capture
+from ccagent.pbx.capture import CaptureFormatError, detect_format
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 AST = TRACES / "asterisk"
@@ -198,3 +199,11 @@ def test_r_pbx_6_capture_reader_streams_and_sniffs(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(CaptureFormatError, match="empty"):
         detect_format(empty)
+
+
+def test_the_capture_sniff_knows_the_parsers_banner() -> None:
+    """``pbx/capture.py`` keeps its own copy of the AMI banner so it imports no PBX package."""
+    from ccagent.pbx import capture
+    from ccagent.pbx.ami.parser import BANNER_PREFIX
+
+    assert capture._AMI_BANNER == BANNER_PREFIX
