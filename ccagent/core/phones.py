@@ -142,7 +142,7 @@ def _union(patterns: list[str]) -> re.Pattern[str] | None:
 
 def _compile(md: PhoneMetadata) -> _Meta | None:
     general = md.general_desc
-    if general is None or not general.possible_length:
+    if general is None or not general.possible_length or md.country_code is None:
         return None  # never seen in the metadata; phonenumbers would not behave simply here
     lengths = tuple(general.possible_length)
     if list(lengths) != sorted(lengths):
