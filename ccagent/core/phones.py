@@ -44,10 +44,17 @@ _MAX_LENGTH_COUNTRY_CODE = 3
 SLOW_CACHE_SIZE = 4096
 
 
-class Outcome(Enum):
+class NumberVerdict(Enum):
+    """Whether a text is a phone number (not to be confused with a call's outcomes)."""
+
     OK = "ok"
     NOT_A_NUMBER = "not_a_number"  # phonenumbers.parse refused it
     INVALID = "invalid"  # parsed, but not a valid number
+
+
+# The old name, for app/contacts_import.py, rewritten by the storage work of the same issue:
+# delete once it imports NumberVerdict (issue 12, one name per concept).
+Outcome = NumberVerdict
 
 
 class _Len(Enum):
@@ -284,21 +291,21 @@ class E164Normalizer:
         self._default_valid = single.is_valid_nsn if single is not None else None
         self._slow_cached = lru_cache(maxsize=SLOW_CACHE_SIZE)(self.slow)
 
-    def __call__(self, text: str) -> tuple[str | None, Outcome]:
+    def __call__(self, text: str) -> tuple[str | None, NumberVerdict]:
         e164 = self.fast(text)
         if e164 is not None:
-            return e164, Outcome.OK
+            return e164, NumberVerdict.OK
         return self._slow_cached(text)
 
-    def slow(self, text: str) -> tuple[str | None, Outcome]:
+    def slow(self, text: str) -> tuple[str | None, NumberVerdict]:
         """The reference: phonenumbers parse + is_valid_number + format E164."""
         try:
             num = phonenumbers.parse(text, self.region)
         except phonenumbers.NumberParseException:
-            return None, Outcome.NOT_A_NUMBER
+            return None, NumberVerdict.NOT_A_NUMBER
         if not phonenumbers.is_valid_number(num):
-            return None, Outcome.INVALID
-        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), Outcome.OK
+            return None, NumberVerdict.INVALID
+        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), NumberVerdict.OK
 
     def fast(self, text: str) -> str | None:
         """E.164 when this input is plain and phonenumbers would find it valid; None: ask ``slow``."""
