@@ -12,12 +12,12 @@ rather than left to whichever module happens to read the number:
 
 * **a dial that ended** (:func:`dial_status_of_cause`): what Asterisk's ``DialStatus`` would have
   said; FreeSWITCH reports no dial status, so its translator derives one from the cause.
-  Cause 21 (CALL_REJECTED) is BUSY here, as in Asterisk's ``app_dial``.
+  Cause 21 (CALL_REJECTED) is BUSY here: the ring was refused by the far end.
 * **a customer who never answered** (:func:`customer_disposition`): the retry class of the call.
-  Cause 21 is NO_ANSWER: a customer's phone that declined did not take the call, and is retried
-  on the no-answer schedule, not the shorter busy one.
+  Cause 21 is NO_ANSWER: a customer whose phone declined did not take the call, and the contact
+  is retried as a no-answer, not as busy.
 * **an agent offer that did not become a leg** (:func:`offer_outcome`): cause 21 is REJECTED:
-  the employee's phone declined the ring (the report "rejected calls" counts it).
+  the employee's phone declined the ring, which is not the same as letting it ring out.
 * **an internal call nobody took** (:func:`internal_busy`): only a real busy (17) is BUSY.
 
 These meanings are exactly the ones the 67 real captures under ``tests/traces`` were verified
