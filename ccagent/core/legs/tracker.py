@@ -104,6 +104,19 @@ class CallTracker:
     def apply(self, e: ev.PbxEvent) -> Applied:
         out = Applied()
         match e:
+            case ev.ChannelEvent():  # every kind of event on a channel: the hot path, first and inline
+                if isinstance(e, ev.ChannelCreated) and e.channel in self._adopted:
+                    self._rehome(e.channel, e.call)
+                try:
+                    finished = self._route(e)
+                except FoldError as err:
+                    out.failed.append((err.call_id, str(err.__cause__)))
+                    out.failed_events[err.call_id] = err.events
+                    return out
+                if finished is None:
+                    out.dropped += 1
+                elif finished:
+                    out.calls.extend(finished)
             case ev.ChannelsSnapshot():
                 out.calls.extend(self._reconcile(e))
                 self._lost_at = None
@@ -118,25 +131,9 @@ class CallTracker:
                     self._route(e, call_id=self._chan_call[e.channel])
             case ev.Connected():
                 pass  # the snapshot that follows is what counts
-            case ev.ChannelEvent():
-                self._channel_event(e, out)
             case _:
                 assert_never(e)
         return out
-
-    def _channel_event(self, e: ev.ChannelPbxEvent, out: Applied) -> None:
-        if isinstance(e, ev.ChannelCreated) and e.channel in self._adopted:
-            self._rehome(e.channel, e.call)
-        try:
-            finished = self._route(e)
-        except FoldError as err:
-            out.failed.append((err.call_id, str(err.__cause__)))
-            out.failed_events[err.call_id] = err.events
-            return
-        if finished is None:
-            out.dropped += 1
-        elif finished:
-            out.calls.extend(finished)
 
     def _call_for(self, e: ev.ChannelEvent) -> str:
         known = self._chan_call.get(e.channel)
@@ -165,9 +162,8 @@ class CallTracker:
             call = self.calls[cid] = OpenCall(call_id=cid)
         call.events.append(e)
         moved: list[OpenCall] = []
-        own = e.channel if isinstance(e, ev.ChannelEvent) else None
         for uid in _channels_of(e):
-            if uid in self._adopted and uid != own:
+            if uid in self._adopted and not (isinstance(e, ev.ChannelEvent) and uid == e.channel):
                 # an event of another channel (a queue connecting its agent, a dial) names the
                 # call of a channel the listing had to guess
                 self._rehome(uid, cid)
