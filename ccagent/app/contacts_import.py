@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ccagent.core.phones import E164Normalizer, Outcome
+from ccagent.core.phones import E164Normalizer, NumberVerdict
 from ccagent.storage.contacts_repo import ContactsRepo, ImportedContact
 
 MAX_REPORTED_ERRORS = 1000
@@ -137,9 +137,9 @@ class PhoneNormalizer:
         if not text:
             return None, "no phone number"
         e164, outcome = self._e164(text)
-        if outcome is Outcome.OK:
+        if outcome is NumberVerdict.OK:
             return e164, None
-        if outcome is Outcome.NOT_A_NUMBER:
+        if outcome is NumberVerdict.NOT_A_NUMBER:
             return None, f"not a phone number: {text[:40]!r}"
         return None, f"invalid phone number {text[:40]!r} (region {self.region})"
 

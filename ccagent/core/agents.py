@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import assert_never
 
 from ccagent.core import pbx_events as ev
 
@@ -105,48 +106,102 @@ class AgentBoard:
         match e:
             case ev.AgentStatus():
                 return self._status(e)
-            case ev.VariableSet() if e.name == project_variable and e.value:
-                cp = self._call_project
-                cp[e.call] = e.value
-                if len(cp) > CALL_PROJECT_CAP:
-                    del cp[next(iter(cp))]  # the oldest call tagged (dicts keep insertion order)
-            case ev.QueueAgentCalled() if e.extension:
-                a = self._get(e.extension)
-                if a.activity is Activity.IDLE:
-                    self._set(a, Activity.RINGING, e.ts, e.call, e.member)
+            case ev.VariableSet():
+                if e.name == project_variable and e.value:
+                    cp = self._call_project
+                    cp[e.call] = e.value
+                    if len(cp) > CALL_PROJECT_CAP:
+                        del cp[next(iter(cp))]  # the oldest call tagged (dicts keep insertion order)
+            case ev.QueueAgentCalled():
+                return self._queue_rings(e)
+            case ev.QueueAgentNoAnswer():
+                return self._queue_ring_ended(e)
+            case ev.QueueAgentConnect():
+                if e.extension:
+                    a = self._get(e.extension)
+                    self._set(a, Activity.TALKING, e.ts, e.call, e.member)
                     return [a.extension]
-            case ev.QueueAgentNoAnswer() if e.extension:
-                a = self._get(e.extension)
-                if a.activity is Activity.RINGING and a.call == e.call:
-                    self._set(a, Activity.IDLE, e.ts, None, None)
-                    return [a.extension]
-            case ev.QueueAgentConnect() if e.extension:
-                a = self._get(e.extension)
-                self._set(a, Activity.TALKING, e.ts, e.call, e.member)
-                return [a.extension]
-            case ev.ChannelCreated() if e.extension and e.extension in self._agents:
-                # a known agent's phone rings or dials outside any queue (direct bridge from the
-                # dialplan, a manual call): busy all the same
-                a = self._agents[e.extension]
-                if a.activity is Activity.IDLE:
-                    self._set(a, Activity.RINGING, e.ts, e.call, e.channel)
-                    return [a.extension]
-            case ev.ChannelAnswered() if e.channel in self._by_channel:
-                a = self._agents[self._by_channel[e.channel]]
-                if a.activity is Activity.RINGING and a.channel == e.channel:
-                    self._set(a, Activity.TALKING, e.ts, a.call, e.channel)
-                    return [a.extension]
+            case ev.ChannelCreated():
+                return self._phone_created(e)
+            case ev.ChannelAnswered():
+                return self._phone_answered(e)
             case ev.ChannelHangup():
                 return self._channel_gone(e.channel, e.call, e.ts)
-            case ev.ChannelsSnapshot() if e.complete:
-                live = {c.channel for c in e.channels}
-                changed: list[str] = []
-                for chan in [c for c in self._by_channel if c not in live]:
-                    changed += self._channel_gone(chan, None, e.ts)
-                return changed
+            case ev.ChannelsSnapshot():
+                return self._reconcile(e) if e.complete else []
+            case (
+                ev.CallerIdChanged()
+                | ev.ChannelRinging()
+                | ev.HangupRequested()
+                | ev.DialBegin()
+                | ev.DialEnd()
+                | ev.BridgeEnter()
+                | ev.BridgeLeave()
+                | ev.LocalPair()
+                | ev.AppStarted()
+                | ev.Dtmf()
+                | ev.Hold()
+                | ev.UserEvent()
+                | ev.AmdDetected()
+                | ev.QueueJoin()
+                | ev.QueueLeave()
+                | ev.QueueAbandon()
+                | ev.Transfer()
+                | ev.SpyStarted()
+                | ev.OriginateResult()
+                | ev.ConnectionLost()
+                | ev.Connected()
+            ):
+                pass  # no change to what an agent is doing
             case _:
-                pass
+                assert_never(e)
         return []
+
+    def _queue_rings(self, e: ev.QueueAgentCalled) -> list[str]:
+        if not e.extension:
+            return []
+        a = self._get(e.extension)
+        if a.activity is Activity.IDLE:
+            self._set(a, Activity.RINGING, e.ts, e.call, e.member)
+            return [a.extension]
+        return []
+
+    def _queue_ring_ended(self, e: ev.QueueAgentNoAnswer) -> list[str]:
+        if not e.extension:
+            return []
+        a = self._get(e.extension)
+        if a.activity is Activity.RINGING and a.call == e.call:
+            self._set(a, Activity.IDLE, e.ts, None, None)
+            return [a.extension]
+        return []
+
+    def _phone_created(self, e: ev.ChannelCreated) -> list[str]:
+        """A known agent's phone rings or dials outside any queue (direct bridge from the
+        dialplan, a manual call): busy all the same."""
+        if not e.extension or e.extension not in self._agents:
+            return []
+        a = self._agents[e.extension]
+        if a.activity is Activity.IDLE:
+            self._set(a, Activity.RINGING, e.ts, e.call, e.channel)
+            return [a.extension]
+        return []
+
+    def _phone_answered(self, e: ev.ChannelAnswered) -> list[str]:
+        ext = self._by_channel.get(e.channel)
+        if ext is None:
+            return []
+        a = self._agents[ext]
+        if a.activity is Activity.RINGING and a.channel == e.channel:
+            self._set(a, Activity.TALKING, e.ts, a.call, e.channel)
+            return [a.extension]
+        return []
+
+    def _reconcile(self, e: ev.ChannelsSnapshot) -> list[str]:
+        live = {c.channel for c in e.channels}
+        changed: list[str] = []
+        for chan in [c for c in self._by_channel if c not in live]:
+            changed += self._channel_gone(chan, None, e.ts)
+        return changed
 
     def _status(self, e: ev.AgentStatus) -> list[str]:
         a = self._get(e.extension)
@@ -271,10 +326,6 @@ class AgentBoard:
             else:  # ringing counts as busy: the queue has picked this agent
                 talking.append(max(0.0, now - a.since))
         return n, free, tuple(talking), tuple(wrapping)
-
-    def wrap_deadline(self, ext: str) -> float | None:
-        a = self._agents.get(ext)
-        return a.wrap_until if a else None
 
 
 def replay_statuses(

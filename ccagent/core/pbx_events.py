@@ -11,12 +11,37 @@ channel, resolved by the ESL translator from Other-Leg / bridge linkage).
 
 Every event carries ``ts``: the PBX's own timestamp (epoch seconds).  Durations
 are always computed from these, never from the daemon's clock (STYLE lesson 4).
+
+``PbxEvent`` is a closed union, not an open base class: every consumer matches it
+exhaustively and ends with ``typing.assert_never``, so adding an event kind makes
+the type checker list every place that must decide what to do with it (issue 12).
+Values that need a meaning (hangup causes, AMD, originate results) use the
+neutral enums of ``ccagent.core.outcomes``; PBX words stay in the adapters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeAlias
+
+from ccagent.core.outcomes import AmdResult, OriginateOutcome
+from ccagent.core.outcomes import DialStatus as DialStatus  # re-exported: events carry it
+
+
+class TransferKind(StrEnum):
+    """How a call moved from one employee to another (stored as is on the leg)."""
+
+    BLIND = "blind"  # the transferer left before the target answered (REFER, BlindTransfer, Redirect)
+    ATTENDED = "attended"  # the transferer talked to the target first (a consultation)
+
+
+class SpyMode(StrEnum):
+    """What a supervisor's spy channel does to the spied call."""
+
+    LISTEN = "listen"
+    WHISPER = "whisper"  # the employee hears the supervisor, the customer does not
+    BARGE = "barge"  # both hear the supervisor
 
 
 class PartyKind(StrEnum):
@@ -28,23 +53,15 @@ class PartyKind(StrEnum):
     OTHER = "other"
 
 
-class DialStatus(StrEnum):
-    ANSWER = "ANSWER"
-    BUSY = "BUSY"
-    NOANSWER = "NOANSWER"
-    CANCEL = "CANCEL"
-    CONGESTION = "CONGESTION"
-    CHANUNAVAIL = "CHANUNAVAIL"
-    OTHER = "OTHER"
-
-
 @dataclass(frozen=True, slots=True)
-class PbxEvent:
+class EventBase:
+    """What every event has; not an event itself (see the ``PbxEvent`` union at the end)."""
+
     ts: float
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelEvent(PbxEvent):
+class ChannelEvent(EventBase):
     """An event about one channel; ``call`` is the PBX call grouping (Linkedid)."""
 
     channel: str
@@ -206,7 +223,7 @@ class QueueAbandon(ChannelEvent):
 class Transfer(ChannelEvent):
     """A transfer reported by the PBX; ``channel`` = the transferee (customer)."""
 
-    kind: str  # "blind" | "attended"
+    kind: TransferKind
     transferer: str
     target_exten: str | None = None
     target_channel: str | None = None
@@ -217,22 +234,37 @@ class SpyStarted(ChannelEvent):
     """``channel`` (the supervisor) starts listening to ``spyee``."""
 
     spyee: str
-    mode: str  # "listen" | "whisper" | "barge"
+    mode: SpyMode
     spyee_extension: str | None = None  # the spied employee (the spyee's channel is another call)
 
 
 @dataclass(frozen=True, slots=True)
-class OriginateResult(PbxEvent):
-    """Outcome of an asynchronous originate request, correlated by ``request_id``."""
+class AmdDetected(ChannelEvent):
+    """Answering-machine detection on ``channel`` concluded (Asterisk AMD(), FreeSWITCH avmd)."""
 
-    request_id: str
-    channel: str | None
-    success: bool
-    reason: str = ""
+    result: AmdResult
 
 
 @dataclass(frozen=True, slots=True)
-class AgentStatus(PbxEvent):
+class OriginateResult(EventBase):
+    """Outcome of an asynchronous originate request, correlated by ``request_id``.
+
+    ``reason`` is the PBX's own text (AMI Reason code, ESL -ERR text), kept for the log and the
+    attempt's note only: decisions read ``outcome``.
+    """
+
+    request_id: str
+    channel: str | None
+    outcome: OriginateOutcome
+    reason: str = ""
+
+    @property
+    def success(self) -> bool:
+        return self.outcome is OriginateOutcome.ANSWERED
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus(EventBase):
     """Queue membership / pause state of an agent as the PBX reports it."""
 
     extension: str
@@ -257,7 +289,7 @@ class ChannelSnapshotItem:
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelsSnapshot(PbxEvent):
+class ChannelsSnapshot(EventBase):
     """The PBX's list of live channels (CoreShowChannels / show channels), R-PBX-5.
 
     ``complete`` is False when the listing was cut short; reconciliation then
@@ -269,12 +301,45 @@ class ChannelsSnapshot(PbxEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionLost(PbxEvent):
+class ConnectionLost(EventBase):
     """The daemon lost its PBX connection (or a capture file ended)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Connected(PbxEvent):
+class Connected(EventBase):
     """A (re)connection was established; a ChannelsSnapshot follows."""
 
     pbx_version: str | None = None
+
+
+# The events a channel carries, then the connection-level ones: every kind there is.
+ChannelPbxEvent: TypeAlias = (
+    ChannelCreated
+    | CallerIdChanged
+    | ChannelRinging
+    | ChannelAnswered
+    | HangupRequested
+    | ChannelHangup
+    | DialBegin
+    | DialEnd
+    | BridgeEnter
+    | BridgeLeave
+    | LocalPair
+    | AppStarted
+    | VariableSet
+    | Dtmf
+    | Hold
+    | UserEvent
+    | AmdDetected
+    | QueueJoin
+    | QueueLeave
+    | QueueAgentCalled
+    | QueueAgentConnect
+    | QueueAgentNoAnswer
+    | QueueAbandon
+    | Transfer
+    | SpyStarted
+)
+PbxEvent: TypeAlias = (
+    ChannelPbxEvent | OriginateResult | AgentStatus | ChannelsSnapshot | ConnectionLost | Connected
+)

@@ -44,7 +44,9 @@ _MAX_LENGTH_COUNTRY_CODE = 3
 SLOW_CACHE_SIZE = 4096
 
 
-class Outcome(Enum):
+class NumberVerdict(Enum):
+    """Whether a text is a phone number (not to be confused with a call's outcomes)."""
+
     OK = "ok"
     NOT_A_NUMBER = "not_a_number"  # phonenumbers.parse refused it
     INVALID = "invalid"  # parsed, but not a valid number
@@ -142,7 +144,7 @@ def _union(patterns: list[str]) -> re.Pattern[str] | None:
 
 def _compile(md: PhoneMetadata) -> _Meta | None:
     general = md.general_desc
-    if general is None or not general.possible_length:
+    if general is None or not general.possible_length or md.country_code is None:
         return None  # never seen in the metadata; phonenumbers would not behave simply here
     lengths = tuple(general.possible_length)
     if list(lengths) != sorted(lengths):
@@ -284,21 +286,21 @@ class E164Normalizer:
         self._default_valid = single.is_valid_nsn if single is not None else None
         self._slow_cached = lru_cache(maxsize=SLOW_CACHE_SIZE)(self.slow)
 
-    def __call__(self, text: str) -> tuple[str | None, Outcome]:
+    def __call__(self, text: str) -> tuple[str | None, NumberVerdict]:
         e164 = self.fast(text)
         if e164 is not None:
-            return e164, Outcome.OK
+            return e164, NumberVerdict.OK
         return self._slow_cached(text)
 
-    def slow(self, text: str) -> tuple[str | None, Outcome]:
+    def slow(self, text: str) -> tuple[str | None, NumberVerdict]:
         """The reference: phonenumbers parse + is_valid_number + format E164."""
         try:
             num = phonenumbers.parse(text, self.region)
         except phonenumbers.NumberParseException:
-            return None, Outcome.NOT_A_NUMBER
+            return None, NumberVerdict.NOT_A_NUMBER
         if not phonenumbers.is_valid_number(num):
-            return None, Outcome.INVALID
-        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), Outcome.OK
+            return None, NumberVerdict.INVALID
+        return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), NumberVerdict.OK
 
     def fast(self, text: str) -> str | None:
         """E.164 when this input is plain and phonenumbers would find it valid; None: ask ``slow``."""

@@ -20,6 +20,7 @@ from ccagent.core.dialer.engine import (
     Settlement,
 )
 from ccagent.core.dialer.pacer import ProgressivePacer
+from ccagent.core.outcomes import AmdResult, OriginateOutcome
 from tests.dialer.helpers import FixedPacer, counter_ids, lab_run, replay_asterisk
 
 T0 = 1_000.0
@@ -191,6 +192,7 @@ def test_R_PRJ_8_machine_outcome_from_amd_status() -> None:
         1.0,
         (),
         results={"amd_status": "MACHINE", "amd_cause": "LONGGREETING"},
+        amd=AmdResult.MACHINE,  # the adapter's translation of the PBX's word (AMDSTATUS / avmd)
     )
     assert DialerEngine.outcome_of(rec) is Outcome.MACHINE
 
@@ -203,7 +205,9 @@ def test_R_SAFE_2_failed_originate_with_no_call_settles_after_grace_from_its_rea
     eng.mark_sent(cmd.attempt_id, "act-1")
     assert (
         eng.on_event(
-            ev.OriginateResult(ts=T0 + 1, request_id="act-1", channel=None, success=False, reason="5")
+            ev.OriginateResult(
+                ts=T0 + 1, request_id="act-1", channel=None, outcome=OriginateOutcome.BUSY, reason="5"
+            )
         )
         == []
     )
@@ -217,7 +221,11 @@ def test_R_SAFE_2_result_before_request_id_is_known_is_kept() -> None:
     eng = _engine(_board("101"), FixedPacer())
     eng.decide(T0)
     (cmd,) = eng.launch(T0, "p1", _targets(1))
-    eng.on_event(ev.OriginateResult(ts=T0 + 1, request_id="act-9", channel=None, success=False, reason="3"))
+    eng.on_event(
+        ev.OriginateResult(
+            ts=T0 + 1, request_id="act-9", channel=None, outcome=OriginateOutcome.NO_ANSWER, reason="3"
+        )
+    )
     eng.mark_sent(cmd.attempt_id, "act-9")
     (s,) = eng.tick(T0 + 20)
     assert s.outcome is Outcome.NO_ANSWER
@@ -231,11 +239,17 @@ def test_R_SAFE_1_results_that_match_nothing_do_not_pile_up() -> None:
     eng.tick(T0)
     for i in range(EARLY_RESULTS_MAX + 500):
         eng.on_event(
-            ev.OriginateResult(ts=T0, request_id=f"foreign-{i}", channel=None, success=False, reason="17")
+            ev.OriginateResult(
+                ts=T0, request_id=f"foreign-{i}", channel=None, outcome=OriginateOutcome.FAILED, reason="17"
+            )
         )
     eng.decide(T0)
     (cmd,) = eng.launch(T0, "p1", _targets(1))
-    eng.on_event(ev.OriginateResult(ts=T0 + 1, request_id="act-9", channel=None, success=False, reason="3"))
+    eng.on_event(
+        ev.OriginateResult(
+            ts=T0 + 1, request_id="act-9", channel=None, outcome=OriginateOutcome.NO_ANSWER, reason="3"
+        )
+    )
     eng.mark_sent(cmd.attempt_id, "act-9")  # still found: the full map made room, it did not refuse
     (s,) = eng.tick(T0 + 20)
     assert s.outcome is Outcome.NO_ANSWER
@@ -313,7 +327,11 @@ def test_R_PRJ_2_stopped_project_launches_nothing_but_its_calls_still_settle() -
     eng.stop_project("p1")
     assert eng.decide(T0 + 1) == {}
     assert eng.launch(T0 + 1, "p1", _targets(1, 5)) == []  # no decision granted it
-    eng.on_event(ev.OriginateResult(ts=T0 + 2, request_id="r1", channel=None, success=False, reason="0"))
+    eng.on_event(
+        ev.OriginateResult(
+            ts=T0 + 2, request_id="r1", channel=None, outcome=OriginateOutcome.FAILED, reason="0"
+        )
+    )
     (s,) = eng.tick(T0 + 20)
     assert s.outcome is Outcome.FAILED
 

@@ -13,6 +13,7 @@ from ccagent.core import pbx_events as ev
 from ccagent.core.agents import AgentBoard
 from ccagent.core.dialer.engine import ATTEMPT_VARIABLE, DialerEngine, DialTarget
 from ccagent.core.legs.model import CallRecord, Direction, Disposition, Leg, Role
+from ccagent.core.outcomes import AmdResult, OriginateOutcome
 from tests.dialer.helpers import FixedPacer, counter_ids, lab_run
 
 IDS = st.sampled_from(["a1", "a2", "a3", "c1", "x", "", "0601020300", "0601020301", "ch-1", "ch-2"])
@@ -52,9 +53,10 @@ EVENTS = st.one_of(
         ts=TS,
         request_id=IDS,
         channel=st.one_of(st.none(), IDS),
-        success=st.booleans(),
+        outcome=st.sampled_from(list(OriginateOutcome)),
         reason=st.sampled_from(["0", "3", "5", "8", "USER_BUSY", "", "junk"]),
     ),
+    st.builds(ev.AmdDetected, ts=TS, channel=IDS, call=IDS, result=st.sampled_from(list(AmdResult))),
     st.builds(
         ev.ChannelCreated,
         ts=TS,

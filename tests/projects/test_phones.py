@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType as T
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from ccagent.core.phones import E164Normalizer, Outcome
+from ccagent.core.phones import E164Normalizer, NumberVerdict
 
 REGIONS = ["UA", "RU", "US", "GB", "DE"]
 MORE_REGIONS = [*REGIONS, "KZ", "IT", "AR", "BR", "MX", "FR", "CN", "IN", "CA", "JP", "SM", "VA", "PL", "BY"]
@@ -52,7 +52,7 @@ def check(text: str, region: str) -> str | None:
     assert fast is None or fast == expected, (text, region, fast, expected)
     e164, outcome = n(text)
     assert e164 == expected, (text, region, e164, expected)
-    assert (outcome is Outcome.OK) == (expected is not None)
+    assert (outcome is NumberVerdict.OK) == (expected is not None)
     return fast
 
 

@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, assert_never
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.agents import AgentBoard
+from ccagent.core.dialing_rules import Outcome  # one attempt-outcome vocabulary, shared with the rules
 from ccagent.core.legs.model import CallRecord, Disposition
+from ccagent.core.outcomes import AmdResult, OriginateOutcome
 
 __all__ = [
     "Attempt",
@@ -60,15 +62,6 @@ class AttemptStatus(StrEnum):
     PLANNED = "planned"  # written, originate not sent yet: safe to send after a crash
     ORIGINATING = "originating"  # written as sent: never sent again (R-SAFE-2)
     SETTLED = "settled"
-
-
-class Outcome(StrEnum):
-    ANSWERED = "answered"  # reached: talked to an agent, or heard the autoinformer / robot
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    FAILED = "failed"
-    ABANDONED = "abandoned"  # answered, no agent within the safe-harbour deadline
-    MACHINE = "machine"  # answering machine (AMD / avmd)
 
 
 class PacerEvent(NamedTuple):
@@ -154,7 +147,8 @@ class Attempt:
     answered_at: float | None = None
     connected_at: float | None = None
     agent: str | None = None
-    failed_reason: str | None = None
+    failed_reason: str | None = None  # the PBX's words, for the attempt's note
+    failed_outcome: OriginateOutcome = OriginateOutcome.FAILED
     failed_at: float | None = None
     restored: bool = False
     emitted: set[str] = field(default_factory=set)
@@ -229,16 +223,11 @@ def number_key(number: str | None) -> str:
     return _DIGITS.sub("", number or "")
 
 
-_ORIGINATE_FAIL = {
-    "0": Outcome.FAILED,
-    "1": Outcome.FAILED,
-    "3": Outcome.NO_ANSWER,
-    "5": Outcome.BUSY,
-    "8": Outcome.FAILED,
-    "USER_BUSY": Outcome.BUSY,
-    "NO_ANSWER": Outcome.NO_ANSWER,
-    "NO_USER_RESPONSE": Outcome.NO_ANSWER,
-    "ORIGINATOR_CANCEL": Outcome.NO_ANSWER,
+# A failed originate with no call to say more: the attempt's outcome from the result alone.
+_ORIGINATE_FAIL: dict[OriginateOutcome, Outcome] = {
+    OriginateOutcome.BUSY: Outcome.BUSY,
+    OriginateOutcome.NO_ANSWER: Outcome.NO_ANSWER,
+    OriginateOutcome.FAILED: Outcome.FAILED,
 }
 
 
@@ -521,56 +510,103 @@ class DialerEngine:
         match e:
             case ev.OriginateResult():
                 return self._originate_result(e)
-            case ev.ChannelCreated() if e.channel in self._by_channel:
-                a = self.attempts.get(self._by_channel[e.channel])
-                if a is not None:
-                    self._bind(a, e.channel, e.call)
-            case ev.VariableSet() if e.name == ATTEMPT_VARIABLE:
-                a = self.attempts.get(e.value)
-                if a is not None:
-                    self._bind(a, e.channel, e.call)
-            case ev.VariableSet() if e.name == "AMDSTATUS":
-                a = self._attempt_of(e.channel, e.call)
-                if a is not None and not a.emitted & {"answer", "machine"}:
-                    a.answered_at = a.answered_at or e.ts
-                    self._pacer(
-                        a, "answer" if e.value != "MACHINE" else "machine", e.ts, e.ts - a.launched_at
-                    )
-            case ev.DialBegin() if not e.channel and e.dial_string:
-                aid = self._by_number.get(number_key(e.dial_string.split("@", 1)[0].rsplit("/", 1)[-1]))
-                a = self.attempts.get(aid) if aid else None
-                if a is not None:
-                    self._bind(a, e.dest, e.call)
+            case ev.ChannelCreated():
+                self._on_created(e)
+            case ev.VariableSet():
+                self._on_variable(e)
+            case ev.AmdDetected():
+                self._on_amd(e)
+            case ev.DialBegin():
+                self._on_dial_begin(e)
             case ev.ChannelAnswered():
-                a = self._attempt_of(e.channel)
-                if a is not None and a.channel == e.channel and a.answered_at is None:
-                    run = self.projects.get(a.project_id)
-                    a.answered_at = e.ts
-                    if run is None or not run.run.amd:
-                        self._pacer(a, "answer", e.ts, e.ts - a.launched_at)
+                self._on_answered(e)
             case ev.QueueAgentConnect():
-                a = self._attempt_of(e.channel)
-                if a is not None and a.connected_at is None:
-                    a.connected_at = e.ts
-                    a.agent = e.extension
-                    wait = e.ts - (a.answered_at or e.ts)
-                    self._pacer(a, "connect", e.ts, e.hold_s if e.hold_s is not None else wait, e.extension)
+                self._on_connect(e)
             case ev.QueueAbandon():
                 a = self._attempt_of(e.channel)
                 if a is not None and a.connected_at is None:
                     self._pacer(a, "abandon", e.ts, e.hold_s if e.hold_s is not None else 0.0)
             case ev.ChannelHangup():
-                a = self._attempt_of(e.channel)
-                if a is not None and a.channel == e.channel:
-                    if a.connected_at is not None:
-                        self._pacer(a, "talk_end", e.ts, e.ts - a.connected_at, a.agent)
-                    elif a.answered_at is None:
-                        self._pacer(a, "no_answer", e.ts, e.ts - a.launched_at)
-            case ev.ChannelsSnapshot() if e.complete:
-                return self._reconcile(e)
+                self._on_hangup(e)
+            case ev.ChannelsSnapshot():
+                return self._reconcile(e) if e.complete else []
+            case (
+                ev.CallerIdChanged()
+                | ev.ChannelRinging()
+                | ev.HangupRequested()
+                | ev.DialEnd()
+                | ev.BridgeEnter()
+                | ev.BridgeLeave()
+                | ev.LocalPair()
+                | ev.AppStarted()
+                | ev.Dtmf()
+                | ev.Hold()
+                | ev.UserEvent()
+                | ev.QueueJoin()
+                | ev.QueueLeave()
+                | ev.QueueAgentCalled()
+                | ev.QueueAgentNoAnswer()
+                | ev.Transfer()
+                | ev.SpyStarted()
+                | ev.AgentStatus()
+                | ev.ConnectionLost()
+                | ev.Connected()
+            ):
+                pass  # nothing an attempt is waiting for
             case _:
-                pass
+                assert_never(e)
         return []
+
+    def _on_created(self, e: ev.ChannelCreated) -> None:
+        aid = self._by_channel.get(e.channel)
+        a = self.attempts.get(aid) if aid else None
+        if a is not None:
+            self._bind(a, e.channel, e.call)
+
+    def _on_variable(self, e: ev.VariableSet) -> None:
+        if e.name == ATTEMPT_VARIABLE:
+            a = self.attempts.get(e.value)
+            if a is not None:
+                self._bind(a, e.channel, e.call)
+
+    def _on_amd(self, e: ev.AmdDetected) -> None:
+        a = self._attempt_of(e.channel, e.call)
+        if a is not None and not a.emitted & {"answer", "machine"}:
+            a.answered_at = a.answered_at or e.ts
+            kind = "machine" if e.result is AmdResult.MACHINE else "answer"
+            self._pacer(a, kind, e.ts, e.ts - a.launched_at)
+
+    def _on_dial_begin(self, e: ev.DialBegin) -> None:
+        if e.channel or not e.dial_string:
+            return  # only an originate's dial (no source channel) names an attempt's number
+        aid = self._by_number.get(number_key(e.dial_string.split("@", 1)[0].rsplit("/", 1)[-1]))
+        a = self.attempts.get(aid) if aid else None
+        if a is not None:
+            self._bind(a, e.dest, e.call)
+
+    def _on_answered(self, e: ev.ChannelAnswered) -> None:
+        a = self._attempt_of(e.channel)
+        if a is not None and a.channel == e.channel and a.answered_at is None:
+            run = self.projects.get(a.project_id)
+            a.answered_at = e.ts
+            if run is None or not run.run.amd:
+                self._pacer(a, "answer", e.ts, e.ts - a.launched_at)
+
+    def _on_connect(self, e: ev.QueueAgentConnect) -> None:
+        a = self._attempt_of(e.channel)
+        if a is not None and a.connected_at is None:
+            a.connected_at = e.ts
+            a.agent = e.extension
+            wait = e.ts - (a.answered_at or e.ts)
+            self._pacer(a, "connect", e.ts, e.hold_s if e.hold_s is not None else wait, e.extension)
+
+    def _on_hangup(self, e: ev.ChannelHangup) -> None:
+        a = self._attempt_of(e.channel)
+        if a is not None and a.channel == e.channel:
+            if a.connected_at is not None:
+                self._pacer(a, "talk_end", e.ts, e.ts - a.connected_at, a.agent)
+            elif a.answered_at is None:
+                self._pacer(a, "no_answer", e.ts, e.ts - a.launched_at)
 
     def _originate_result(self, e: ev.OriginateResult) -> list[Settlement]:
         aid = self._by_request.get(e.request_id)
@@ -587,6 +623,7 @@ class DialerEngine:
             self._bind(a, e.channel, e.channel if a.call_id is None else None)
         elif a.failed_at is None:
             a.failed_reason = e.reason or "failed"
+            a.failed_outcome = e.outcome
             a.failed_at = e.ts
         return []
 
@@ -668,10 +705,9 @@ class DialerEngine:
     @staticmethod
     def outcome_of(rec: CallRecord, a: Attempt | None = None) -> Outcome:
         """A finished call's outcome for its contact (R-PRJ-8 retry classes)."""
-        amd = (rec.results.get("amd_status") or "").upper()
         match rec.disposition:
             case Disposition.ANSWERED:
-                return Outcome.MACHINE if amd == "MACHINE" else Outcome.ANSWERED
+                return Outcome.MACHINE if rec.amd is AmdResult.MACHINE else Outcome.ANSWERED
             case Disposition.ABANDONED:
                 answered = any(leg.answered for leg in rec.legs)
                 return Outcome.ABANDONED if answered else Outcome.NO_ANSWER
@@ -707,7 +743,7 @@ class DialerEngine:
                 and no_call
                 and now - a.failed_at >= self.failed_grace_s
             ):
-                outcome = _ORIGINATE_FAIL.get(a.failed_reason or "", Outcome.FAILED)
+                outcome = _ORIGINATE_FAIL.get(a.failed_outcome, Outcome.FAILED)
                 if "no_answer" not in a.emitted:
                     self._pacer(a, "no_answer", now, now - a.launched_at)
                 out.append(self._settle(a, outcome, now, None, None, reason=f"originate: {a.failed_reason}"))
@@ -795,11 +831,3 @@ class DialerEngine:
             talk_s,
             reason,
         )
-
-
-def settle_many(engine: DialerEngine, records: Sequence[CallRecord]) -> list[Settlement]:
-    """Convenience for replays: settle every record in order."""
-    out: list[Settlement] = []
-    for r in records:
-        out += engine.on_call(r)
-    return out

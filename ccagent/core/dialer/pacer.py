@@ -435,7 +435,8 @@ class PredictivePacer:
             self._cal_t = now
         calib = (self._cal_obs + k0) / (self._cal_pred + k0)
         # and lean on what actually happened: unspent abandon budget of the run buys risk back
-        budget = ((self.target_eff * self.answered + k0) / (self.abandoned + k0)) ** self.budget_gain
+        # (float ** float is typed Any: a negative base gives a complex; both are positive here)
+        budget: float = ((self.target_eff * self.answered + k0) / (self.abandoned + k0)) ** self.budget_gain
         theta = self.target_eff / calib * min(3.0, max(0.5, budget))
         # trailing window budget
         cut = now - self.window_s

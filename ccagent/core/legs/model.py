@@ -9,6 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The outcome words live with the rest of the neutral vocabulary (issue 12); imported here so
+# ``model.Disposition`` stays where readers of the legs look for it.
+from ccagent.core.outcomes import AmdResult
+from ccagent.core.outcomes import Disposition as Disposition
+from ccagent.core.outcomes import OfferOutcome as OfferOutcome
+from ccagent.core.pbx_events import TransferKind
+
 
 class Direction(StrEnum):
     INBOUND = "inbound"
@@ -16,13 +23,14 @@ class Direction(StrEnum):
     INTERNAL = "internal"
 
 
-class Disposition(StrEnum):
-    ANSWERED = "answered"
-    MISSED = "missed"
-    ABANDONED = "abandoned"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    FAILED = "failed"
+class HangupBy(StrEnum):
+    """Whose request ended a leg (stored as is; the reports group by it)."""
+
+    CALLER = "caller"  # the customer of an inbound call, the dialling employee of an internal one
+    CALLEE = "callee"  # the customer of an outbound call, the dialled employee of an internal one
+    AGENT = "agent"  # the employee of the leg (or, in a consultation, its transferor)
+    TRANSFER = "transfer"  # not a hang-up: the call moved on to another employee
+    PBX = "pbx"  # a manager action (AMI Hangup / uuid_kill): the daemon, an API, a timeout
 
 
 class Role(StrEnum):
@@ -31,16 +39,6 @@ class Role(StrEnum):
     SUPERVISOR_LISTEN = "supervisor_listen"
     SUPERVISOR_WHISPER = "supervisor_whisper"
     SUPERVISOR_BARGE = "supervisor_barge"
-
-
-class OfferOutcome(StrEnum):
-    """Why a ring to an agent did not become (or did become) a leg."""
-
-    ANSWERED = "answered"
-    NO_ANSWER = "no_answer"  # ring-no-answer / member timeout
-    REJECTED = "rejected"  # the phone declined (486 / busy)
-    ANSWERED_ELSEWHERE = "answered_elsewhere"  # ring-all: another member took it
-    CALLER_HANGUP = "caller_hangup"  # the caller gave up while it rang
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +53,7 @@ class Leg:
     answered: bool
     disposition: Disposition
     transfer_from_leg: int | None
-    transfer_kind: str | None  # "blind" | "attended" | None
+    transfer_kind: TransferKind | None
     role: Role
     queue: str | None
     project: str | None
@@ -65,7 +63,7 @@ class Leg:
     ring_s: float
     talk_s: float
     hangup_cause: int | None
-    hangup_by: str | None  # caller | callee | agent | transfer | ami | pbx
+    hangup_by: HangupBy | None
     channel: str | None = None  # the PBX unique id of the agent/customer channel the leg follows
     reconciled: bool = False  # closed by reconciliation after a lost connection (R-PBX-5)
     employee: str | None = None  # filled by the mapping rules (R-MAP), not by the engine
@@ -98,3 +96,4 @@ class CallRecord:
     project: str | None = None
     results: dict[str, str | None] = field(default_factory=dict)
     reconciled: bool = False
+    amd: AmdResult | None = None  # answering-machine detection's conclusion, if it ran

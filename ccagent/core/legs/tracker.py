@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import assert_never
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.fold import fold_call
@@ -32,7 +33,7 @@ class OpenCall:
 
 
 @dataclass(slots=True)
-class Outcome:
+class Applied:
     """What one applied event produced: finished calls and agent status changes."""
 
     calls: list[CallRecord] = field(default_factory=list)
@@ -74,23 +75,20 @@ class CallTracker:
     def call_of(self, channel: str) -> str | None:
         return self._chan_call.get(channel)
 
-    def is_finished(self, call_id: str) -> bool:
-        return call_id in self._finished
-
     # -- restoring from the journal --------------------------------------------------------
     def restore(self, call_id: str, events: Iterable[ev.PbxEvent]) -> None:
         """Re-open a call from journaled events after a daemon restart."""
         for e in events:
             self._route(e, call_id=call_id, journal_only=True)
 
-    def finish_ended(self) -> Outcome:
+    def finish_ended(self) -> Applied:
         """Fold the restored calls whose every channel has already hung up.
 
         The journal keeps a call whose fold failed (its events wait for a fixed version); once
         restored, no event will ever come for it, so it is folded now or it stays open, and
         re-loaded, at every restart.
         """
-        out = Outcome()
+        out = Applied()
         for call in [c for c in self.calls.values() if not c.live and c.events]:
             try:
                 out.calls.extend(self._finish(call))
@@ -103,22 +101,10 @@ class CallTracker:
             self._remember_finished(cid)
 
     # -- the engine ------------------------------------------------------------------------
-    def apply(self, e: ev.PbxEvent) -> Outcome:
-        out = Outcome()
+    def apply(self, e: ev.PbxEvent) -> Applied:
+        out = Applied()
         match e:
-            case ev.ChannelsSnapshot():
-                out.calls.extend(self._reconcile(e))
-                self._lost_at = None
-            case ev.ConnectionLost():
-                if self._lost_at is None:
-                    self._lost_at = e.ts
-            case ev.AgentStatus():
-                out.agent_statuses.append(e)
-            case ev.OriginateResult():
-                out.originate_results.append(e)
-                if e.channel and e.channel in self._chan_call:
-                    self._route(e, call_id=self._chan_call[e.channel])
-            case ev.ChannelEvent():
+            case ev.ChannelEvent():  # every kind of event on a channel: the hot path, first and inline
                 if isinstance(e, ev.ChannelCreated) and e.channel in self._adopted:
                     self._rehome(e.channel, e.call)
                 try:
@@ -131,8 +117,22 @@ class CallTracker:
                     out.dropped += 1
                 elif finished:
                     out.calls.extend(finished)
+            case ev.ChannelsSnapshot():
+                out.calls.extend(self._reconcile(e))
+                self._lost_at = None
+            case ev.ConnectionLost():
+                if self._lost_at is None:
+                    self._lost_at = e.ts
+            case ev.AgentStatus():
+                out.agent_statuses.append(e)
+            case ev.OriginateResult():
+                out.originate_results.append(e)
+                if e.channel and e.channel in self._chan_call:
+                    self._route(e, call_id=self._chan_call[e.channel])
+            case ev.Connected():
+                pass  # the snapshot that follows is what counts
             case _:
-                pass
+                assert_never(e)
         return out
 
     def _call_for(self, e: ev.ChannelEvent) -> str:
@@ -163,7 +163,7 @@ class CallTracker:
         call.events.append(e)
         moved: list[OpenCall] = []
         for uid in _channels_of(e):
-            if uid in self._adopted and uid != e.channel:
+            if uid in self._adopted and not (isinstance(e, ev.ChannelEvent) and uid == e.channel):
                 # an event of another channel (a queue connecting its agent, a dial) names the
                 # call of a channel the listing had to guess
                 self._rehome(uid, cid)
@@ -203,9 +203,9 @@ class CallTracker:
         source = self.calls.get(guess)
         if source is None or source.live != {uid}:
             return
-        if any(getattr(x, "channel", None) != uid for x in source.events):
+        moving = [x for x in source.events if isinstance(x, ev.ChannelEvent) and x.channel == uid]
+        if len(moving) != len(source.events):
             return  # the guess holds more than this channel: a call of its own, left as it is
-        moving = source.events
         del self.calls[guess]  # it only ever held the guess: no call to finish
         del self._chan_call[uid]
         target = self.calls.get(call_id)
@@ -305,5 +305,13 @@ def _channels_of(e: ev.PbxEvent) -> tuple[str, ...]:
             return (e.channel, e.member)
         case ev.ChannelEvent():
             return (e.channel,)
-        case _:
+        case (
+            ev.OriginateResult()
+            | ev.AgentStatus()
+            | ev.ChannelsSnapshot()
+            | ev.ConnectionLost()
+            | ev.Connected()
+        ):
             return ()
+        case _:
+            assert_never(e)

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ccagent.core import pbx_events as ev
-from ccagent.core.pbx_events import DialStatus, PartyKind
+from ccagent.core.outcomes import AmdResult, DialStatus, OriginateOutcome
+from ccagent.core.pbx_events import PartyKind, SpyMode, TransferKind
 from ccagent.pbx.values import epoch_seconds, hangup_cause
 
 Msg = Mapping[str, str]
@@ -38,6 +39,17 @@ INTERESTING_APPS = frozenset(
 _INTERESTING_APPS_B = frozenset(a.encode() for a in INTERESTING_APPS)
 
 _DIAL_STATUS = {s.value: s for s in DialStatus}
+
+# AMDSTATUS values of Asterisk's AMD() (HANGUP and anything else: not sure).
+_AMD_RESULT = {"MACHINE": AmdResult.MACHINE, "HUMAN": AmdResult.HUMAN}
+
+# OriginateResponse ``Reason`` (the last control frame: 1 hangup, 3 ringing, 4 answer, 5 busy,
+# 8 congestion, 0 failure) -> neutral outcome.
+_ORIGINATE_REASON = {
+    "3": OriginateOutcome.NO_ANSWER,
+    "4": OriginateOutcome.ANSWERED,
+    "5": OriginateOutcome.BUSY,
+}
 
 
 def _field(block: bytes, key: bytes) -> bytes:
@@ -109,13 +121,21 @@ def _on_channel(m: Msg, ts: float) -> dict[str, Any]:
     return {"ts": ts, "channel": uid, "call": m.get("Linkedid") or uid}
 
 
-def spy_mode(options: str) -> str:
+def _originate_outcome(m: Msg) -> OriginateOutcome:
+    """An OriginateResponse's outcome: ``Response: Success`` is answered whatever the Reason."""
+    if m.get("Response") == "Success":
+        return OriginateOutcome.ANSWERED
+    outcome = _ORIGINATE_REASON.get(m.get("Reason", ""), OriginateOutcome.FAILED)
+    return OriginateOutcome.FAILED if outcome is OriginateOutcome.ANSWERED else outcome
+
+
+def spy_mode(options: str) -> SpyMode:
     """ChanSpy options -> supervisor mode (B = barge, w = whisper, else listen)."""
     if "B" in options:
-        return "barge"
+        return SpyMode.BARGE
     if "w" in options:
-        return "whisper"
-    return "listen"
+        return SpyMode.WHISPER
+    return SpyMode.LISTEN
 
 
 class AmiTranslator:
@@ -410,7 +430,10 @@ class AmiTranslator:
         uid = m.get("Uniqueid")
         if not uid:
             return []  # a global variable, not a channel's
-        return [ev.VariableSet(**_on_channel(m, ts), name=var, value=m.get("Value", ""))]
+        value = m.get("Value", "")
+        if var == "AMDSTATUS":
+            return [ev.AmdDetected(**_on_channel(m, ts), result=_AMD_RESULT.get(value, AmdResult.NOT_SURE))]
+        return [ev.VariableSet(**_on_channel(m, ts), name=var, value=value)]
 
     def _user_event(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
         uid = m.get("Uniqueid")
@@ -492,7 +515,7 @@ class AmiTranslator:
                 ts=ts,
                 channel=transferee,
                 call=m.get("TransfereeLinkedid") or transferee,
-                kind="blind",
+                kind=TransferKind.BLIND,
                 transferer=m.get("TransfererUniqueid", ""),
                 target_exten=_clean(m.get("Extension")),
             )
@@ -509,7 +532,7 @@ class AmiTranslator:
                 ts=ts,
                 channel=transferee,
                 call=m.get("TransfereeLinkedid") or transferee,
-                kind="attended",
+                kind=TransferKind.ATTENDED,
                 transferer=m.get("OrigTransfererUniqueid", ""),
                 target_channel=m.get("TransferTargetUniqueid"),
             )
@@ -542,7 +565,7 @@ class AmiTranslator:
                 ts=ts,
                 request_id=m.get("ActionID", ""),
                 channel=uid,
-                success=m.get("Response") == "Success",
+                outcome=_originate_outcome(m),
                 reason=m.get("Reason", ""),
             )
         )

@@ -27,8 +27,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ccagent.core.outcomes import AmdResult, OriginateOutcome, dial_status_of_cause
 from ccagent.core.pbx_events import (
     AgentStatus,
+    AmdDetected,
     AppStarted,
     BridgeEnter,
     BridgeLeave,
@@ -54,8 +56,10 @@ from ccagent.core.pbx_events import (
     QueueAgentNoAnswer,
     QueueJoin,
     QueueLeave,
+    SpyMode,
     SpyStarted,
     Transfer,
+    TransferKind,
     UserEvent,
     VariableSet,
 )
@@ -148,25 +152,21 @@ HANGUP_CAUSES: dict[str, int] = {
     "GATEWAY_DOWN": 609,
 }
 
-_DIAL_STATUS: dict[int, DialStatus] = {
-    17: DialStatus.BUSY,
-    18: DialStatus.NOANSWER,
-    19: DialStatus.NOANSWER,
-    21: DialStatus.BUSY,
-    487: DialStatus.CANCEL,
-    602: DialStatus.NOANSWER,
-    607: DialStatus.NOANSWER,
-    34: DialStatus.CONGESTION,
-    38: DialStatus.CONGESTION,
-    41: DialStatus.CONGESTION,
-    42: DialStatus.CONGESTION,
-    44: DialStatus.CHANUNAVAIL,
-    20: DialStatus.CHANUNAVAIL,
-    1: DialStatus.CHANUNAVAIL,
-    3: DialStatus.CHANUNAVAIL,
-    27: DialStatus.CHANUNAVAIL,
-    606: DialStatus.CHANUNAVAIL,
-    609: DialStatus.CHANUNAVAIL,
+
+# -ERR text of a failed ``bgapi originate`` (a FreeSWITCH cause name) -> neutral outcome.
+_ORIGINATE_FAILURE: dict[str, OriginateOutcome] = {
+    "USER_BUSY": OriginateOutcome.BUSY,
+    "NO_ANSWER": OriginateOutcome.NO_ANSWER,
+    "NO_USER_RESPONSE": OriginateOutcome.NO_ANSWER,
+    "ORIGINATOR_CANCEL": OriginateOutcome.NO_ANSWER,
+}
+
+# avmd CUSTOM subclasses -> what the detector concluded (Beep-Status: DETECTED / NOTDETECTED).
+_AVMD_RESULT: dict[str, Callable[[Mapping[str, str]], AmdResult]] = {
+    "avmd::beep": lambda e: AmdResult.MACHINE,
+    "avmd::stop": lambda e: {"DETECTED": AmdResult.MACHINE, "NOTDETECTED": AmdResult.HUMAN}.get(
+        e.get("Beep-Status", ""), AmdResult.NOT_SURE
+    ),
 }
 
 # CC-Agent-Status values of mod_callcenter -> AgentStatus.action
@@ -293,9 +293,13 @@ class FsTranslator:
             "CUSTOM": self._on_custom,
             "BACKGROUND_JOB": self._on_background_job,
             "DTMF": self._on_dtmf,
-            "CHANNEL_DESTROY": self._on_destroy,
         }
-        self._wanted = frozenset(name.encode() for name in self._dispatch) | {b"HEARTBEAT"}
+        # HEARTBEAT and CHANNEL_DESTROY are kept though nothing translates them: they move
+        # ``last_ts`` (the PBX time a lost connection and a capture's end are stamped with).
+        self._wanted = frozenset(name.encode() for name in self._dispatch) | {
+            b"HEARTBEAT",
+            b"CHANNEL_DESTROY",
+        }
 
     # -- public API ----------------------------------------------------------------------------------
 
@@ -378,7 +382,7 @@ class FsTranslator:
                     self._member_queue[e.channel] = e.queue
                 case QueueAgentCalled():
                     self._agent_calls[e.member] = (e.channel, e.queue, e.extension, e.ts)
-                case Transfer(kind="attended"):
+                case Transfer(kind=TransferKind.ATTENDED):
                     self._att_xfer.pop(e.transferer, None)
                     if e.target_channel is not None:
                         self._consults.pop(e.target_channel, None)
@@ -402,7 +406,7 @@ class FsTranslator:
                     chan.bridges.discard(e.bridge)
                 case VariableSet():
                     chan.vars_seen[e.name] = e.value
-                case Transfer(kind="blind"):
+                case Transfer(kind=TransferKind.BLIND):
                     chan.xfer_seen += 1
                 case AppStarted(app="att_xfer") if chan.partner is not None:
                     self._att_xfer[e.channel] = chan.partner
@@ -545,13 +549,6 @@ class FsTranslator:
         # CHANNEL_OUTGOING can precede CHANNEL_CREATE and lacks the cc_* variables: never create from it
         return []
 
-    def _on_destroy(self, e: dict[str, str], ts: float) -> list[PbxEvent]:
-        chan = self._chans.get(e.get("Unique-ID", ""))
-        if chan is not None and chan.done:
-            # keep the id mapping: late callcenter events still reference it
-            pass
-        return []
-
     def _on_progress(self, e: dict[str, str], ts: float) -> list[PbxEvent]:
         chan, out = self._ensure(e, ts)
         if chan is None or chan.rang or chan.answered:
@@ -586,7 +583,7 @@ class FsTranslator:
         cause = cause_code(e.get("Hangup-Cause"))
         if chan.dial_open:
             chan.dial_open = False
-            status = _DIAL_STATUS.get(cause, DialStatus.CANCEL if cause == 16 else DialStatus.OTHER)
+            status = dial_status_of_cause(cause)
             out.append(DialEnd(ts=ts, channel=chan.parent or "", call=chan.call, dest=uuid, status=status))
         agent = self._agent_calls.get(uuid)
         if agent is not None and not chan.answered:
@@ -656,7 +653,7 @@ class FsTranslator:
                         ts=ts,
                         channel=customer,
                         call=self._chans[customer].call,
-                        kind="attended",
+                        kind=TransferKind.ATTENDED,
                         transferer=transferor,
                         target_exten=self._chans[consult].extension,
                         target_channel=consult,
@@ -712,7 +709,7 @@ class FsTranslator:
                     ts=ts,
                     channel=e["Unique-ID"],
                     call=chan.call,
-                    kind="blind",
+                    kind=TransferKind.BLIND,
                     transferer=chan.partner,
                     target_exten=target or None,
                 )
@@ -743,15 +740,15 @@ class FsTranslator:
         if app == "eavesdrop":
             a = e.get("variable_eavesdrop_whisper_aleg") == "true"
             b = e.get("variable_eavesdrop_whisper_bleg") == "true"
-            mode = "barge" if a and b else "whisper" if (a or b) else "listen"
+            mode = SpyMode.BARGE if a and b else SpyMode.WHISPER if (a or b) else SpyMode.LISTEN
             out.append(self._spy(ts, uuid, chan, data.strip(), mode))
         elif app == "three_way":
-            out.append(self._spy(ts, uuid, chan, data.strip(), "barge"))
+            out.append(self._spy(ts, uuid, chan, data.strip(), SpyMode.BARGE))
         elif app == "att_xfer" and chan.partner is not None:
             self._att_xfer[uuid] = chan.partner
         return out
 
-    def _spy(self, ts: float, uuid: str, chan: _Chan, spyee: str, mode: str) -> SpyStarted:
+    def _spy(self, ts: float, uuid: str, chan: _Chan, spyee: str, mode: SpyMode) -> SpyStarted:
         target = self._chans.get(spyee)
         return SpyStarted(
             ts=ts,
@@ -792,12 +789,16 @@ class FsTranslator:
         job = e.get("Job-UUID", "")
         if body.startswith("+OK"):
             uuid = body[3:].strip().split()[0] if body[3:].strip() else None
-            return [OriginateResult(ts=ts, request_id=job, channel=uuid, success=True)]
+            return [OriginateResult(ts=ts, request_id=job, channel=uuid, outcome=OriginateOutcome.ANSWERED)]
         m = re.search(r"origination_uuid=([0-9a-fA-F-]{8,})", e.get("Job-Command-Arg", ""))
         reason = body[4:].strip() if body.startswith("-ERR") else body
         return [
             OriginateResult(
-                ts=ts, request_id=job, channel=m.group(1) if m else None, success=False, reason=reason
+                ts=ts,
+                request_id=job,
+                channel=m.group(1) if m else None,
+                outcome=_ORIGINATE_FAILURE.get(reason, OriginateOutcome.FAILED),
+                reason=reason,
             )
         ]
 
@@ -815,6 +816,9 @@ class FsTranslator:
         if chan is not None and name == "CcagentResult":
             chan.result_reported = True
         out: list[PbxEvent] = [UserEvent(ts=ts, channel=uuid, call=call, name=name, fields=mapped + fields)]
+        amd = _AVMD_RESULT.get(sub)
+        if amd is not None:
+            out.append(AmdDetected(ts=ts, channel=uuid, call=call, result=amd(e)))
         if chan is not None:
             out += self._vars(e, ts, chan, uuid)
         return out

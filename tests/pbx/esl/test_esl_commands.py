@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 
+from ccagent.core.outcomes import OriginateOutcome
 from ccagent.core.pbx_events import OriginateResult
 from ccagent.pbx.esl import commands as c
 from ccagent.pbx.esl.client import EslClient
@@ -150,7 +151,11 @@ def test_R_PBX_2_bgapi_originate_round_trip_gives_the_chosen_uuid_back() -> None
             await client.close()
             await task
             results = FsTranslator("dialer_campaign").translate(item)
-            assert results == [OriginateResult(ts=results[0].ts, request_id=_job, channel=U, success=True)]
+            assert results == [
+                OriginateResult(
+                    ts=results[0].ts, request_id=_job, channel=U, outcome=OriginateOutcome.ANSWERED
+                )
+            ]
             return body, killed, status, srv.commands
 
     body, killed, status, commands = asyncio.run(scenario())
