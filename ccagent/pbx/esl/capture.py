@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ccagent.pbx.esl.parser import EslFrame, EslParser
-from ccagent.pbx.esl.translate import snapshot_message
+from ccagent.pbx.esl.snapshot import snapshot_message
 
 __all__ = [
     "capture_files",
@@ -93,7 +93,7 @@ def iter_capture_messages(
     path: str | Path, keep: Callable[[bytes], bool] | None = None
 ) -> Iterator[dict[str, str]]:
     """What the one pipeline's translator takes from a capture: events, and channel listings
-    wrapped by :func:`~ccagent.pbx.esl.translate.snapshot_message` (offline ingest, R-PBX-6).
+    wrapped by :func:`~ccagent.pbx.esl.snapshot.snapshot_message` (offline ingest, R-PBX-6).
     ``keep`` is the translator's raw pre-filter (``FsTranslator.wants``)."""
     first_json = True
     for frame in iter_esl_capture(path, parser=EslParser(keep=keep)):

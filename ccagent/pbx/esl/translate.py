@@ -63,6 +63,7 @@ from ccagent.core.pbx_events import (
     UserEvent,
     VariableSet,
 )
+from ccagent.pbx.esl.snapshot import SNAPSHOT_MARKER, snapshot_message
 from ccagent.pbx.values import epoch_seconds, hangup_cause
 
 __all__ = [
@@ -73,15 +74,6 @@ __all__ = [
     "snapshot_from_show_channels",
     "snapshot_message",
 ]
-
-# A message that is not a FreeSWITCH event but a ``show channels as json`` reply, carried through the
-# same ``translate`` entry point so the one pipeline (ingest and daemon) needs no ESL-specific branch.
-SNAPSHOT_MARKER = "_ccagent"
-
-
-def snapshot_message(show_channels_json: str) -> dict[str, str]:
-    """Wrap a ``show channels as json`` reply so :meth:`FsTranslator.translate` turns it into a snapshot."""
-    return {SNAPSHOT_MARKER: "snapshot", "_body": show_channels_json}
 
 
 # Q.850 codes of FreeSWITCH's Hangup-Cause names (switch_types.h, switch_channel.c CAUSE_CHART).
