@@ -213,6 +213,29 @@ class Transfer(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelJoinsCall(ChannelEvent):
+    """The PBX handed ``channel`` a call it did not dial (R-LEG-4 pickup, park and retrieve).
+
+    The picker of a ringing call (Asterisk ``Pickup``, FreeSWITCH intercept) and the retriever of a
+    parked one (Asterisk ``UnParkedCall``, FreeSWITCH valet retrieval) first dial a feature code on
+    a call of their own; from this event on, ``channel`` and everything of that call belong to
+    ``call``.  ``target`` is the channel taken over (the ringing phone, or the parked caller).
+    ``how`` "linkedid": only the channel's call changed (Asterisk Linkedid), the handover event
+    itself was not seen: the moment is unknown and ``target`` is "".
+    """
+
+    target: str
+    how: str  # "pickup" | "unpark" | "linkedid"
+
+
+@dataclass(frozen=True, slots=True)
+class Parked(ChannelEvent):
+    """``channel`` (the caller) was put in a parking lot: whoever had it is done with it (R-LEG-4)."""
+
+    lot: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SpyStarted(ChannelEvent):
     """``channel`` (the supervisor) starts listening to ``spyee``."""
 

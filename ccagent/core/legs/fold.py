@@ -80,6 +80,7 @@ class _Chan:
     offered_queue: str | None = None  # queue that rang this member channel
     offer_outcome: OfferOutcome | None = None
     spy: tuple[str, str] | None = None  # (spyee extension, mode)
+    taken_over: float | None = None  # picked up / retrieved the call from a lot (R-LEG-4)
 
     @property
     def end(self) -> float | None:
@@ -310,6 +311,10 @@ class _Fold:
                     for leg in self._open(Role.MAIN):
                         if leg.agent == e.transferer:
                             self.close_leg(leg, ts, "transfer")
+            case ev.ChannelJoinsCall() if e.how != "linkedid":  # a bare Linkedid switch has no moment
+                self._taken_over(e.channel, ts)
+            case ev.Parked():
+                self._parked(e.channel, ts)
             case ev.SpyStarted():
                 c = self.chan(e.channel, ts)
                 if c.spy is None:
@@ -325,6 +330,33 @@ class _Fold:
                             self.results[keys[k]] = v or None
             case _:
                 pass
+
+    def _taken_over(self, uid: str, ts: float) -> None:
+        """A picker / retriever got the call (R-LEG-4 pickup, park and retrieve).
+
+        Its phone answered its own feature-code call earlier (Asterisk) or answers only after
+        the bridge (FreeSWITCH valet): for this call it answers when the PBX hands the caller
+        over, so the leg's ring runs to that moment and a bridge already made counts now.
+        """
+        c = self.chan(uid, ts)
+        if c.taken_over is not None:
+            return
+        c.taken_over = ts
+        if c.answered is None or c.answered < ts:
+            c.answered = ts
+            self.relink(ts)
+
+    def _parked(self, uid: str, ts: float) -> None:
+        """The customer went into a parking lot: the parker's leg ends there (R-LEG-4).
+
+        A park by SIP REFER on FreeSWITCH has no transfer event; Asterisk's BlindTransfer to
+        the lot already closed the leg and this changes nothing.  Whoever takes the caller from
+        the lot then opens a blind-transfer leg whose ring runs from the park.
+        """
+        if uid != self.customer:
+            return
+        for leg in self._open(Role.MAIN):
+            self.close_leg(leg, ts, "transfer")
 
     def _party_left(self, uid: str, ts: float) -> None:
         if uid == self.customer:
