@@ -45,6 +45,7 @@ from ccagent.core.pbx_events import (
     Dtmf,
     HangupRequested,
     Hold,
+    LocalPair,
     OriginateResult,
     PartyKind,
     PbxEvent,
@@ -496,6 +497,8 @@ class FsTranslator:
         elif member and member in self._chans:
             call = self._chans[member].call
             parent = member
+        elif (loop_a := self._loopback_a_leg(e)) is not None:
+            call = self._chans[loop_a].call
         else:
             call = uuid
         outbound = e.get("Call-Direction") == "outbound"
@@ -518,6 +521,8 @@ class FsTranslator:
                 originated=originated,
             )
         ]
+        if (loop_a := self._loopback_a_leg(e)) is not None:
+            out.append(LocalPair(ts=ts, channel=loop_a, call=call, other=uuid))
         if parent is not None:
             chan.dial_open = True
             if parent == member and other != member:
@@ -540,6 +545,20 @@ class FsTranslator:
             out.append(DialBegin(ts=ts, channel="", call=call, dest=uuid, dial_string=dest or name or None))
         out += self._vars(e, ts, chan, uuid)
         return out
+
+    def _loopback_a_leg(self, e: dict[str, str]) -> str | None:
+        """The known ``loopback/...-a`` half of a ``loopback/...-b`` channel being created, if any.
+
+        A loopback B leg (FusionPBX dials a ring-group member that is not a directory user, or a
+        nested group, through ``loopback/``) starts with its own call UUID and no Other-Leg: only
+        ``variable_other_loopback_leg_uuid`` ties it to its A half, which the customer dialled.
+        Put in the A half's call and paired with it (LocalPair), the phone the B half rings is
+        the customer's agent, and the pair's mid-call exit ends nothing (R-LEG-4).
+        """
+        if e.get("variable_loopback_leg") != "B":
+            return None
+        peer = e.get("variable_other_loopback_leg_uuid") or ""
+        return peer if peer in self._chans and peer != e.get("Unique-ID") else None
 
     def _on_seen(self, e: dict[str, str], ts: float) -> list[PbxEvent]:
         # CHANNEL_OUTGOING can precede CHANNEL_CREATE and lacks the cc_* variables: never create from it
