@@ -221,11 +221,12 @@ class ChannelJoinsCall(ChannelEvent):
     a call of their own; from this event on, ``channel`` and everything of that call belong to
     ``call``.  ``target`` is the channel taken over (the ringing phone, or the parked caller).
     ``how`` "linkedid": only the channel's call changed (Asterisk Linkedid), the handover event
-    itself was not seen: the moment is unknown and ``target`` is "".
+    itself was not seen: the moment is unknown and ``target`` is "".  "bridge": the handover
+    event was not seen, but the bridge of the taker with the caller (FreeSWITCH) was.
     """
 
     target: str
-    how: str  # "pickup" | "unpark" | "linkedid"
+    how: str  # "pickup" | "unpark" | "linkedid" | "bridge"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ from tests.acceptance.legs_oracle import TRACES, capture_files, expected, mismat
 CASES = [
     ("asterisk", "35-freepbx-directed-pickup"),
     ("asterisk", "36-freepbx-park-and-retrieve"),
+    ("freeswitch", "28-fusionpbx-intercept-pickup"),
+    ("freeswitch", "29-fusionpbx-valet-park-retrieve"),
 ]
 PROJECT_VARIABLE = {"asterisk": "LAB_PROJECT", "freeswitch": "dialer_campaign"}
 
