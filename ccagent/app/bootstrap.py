@@ -32,13 +32,17 @@ def make_translator(config: Config, pbx: str) -> Translator:
         from ccagent.pbx.ami.translate import AmiTranslator
 
         return AmiTranslator(
-            project_variable=config.legs.project_variable, extension_pattern=config.legs.extension_pattern
+            project_variable=config.legs.project_variable,
+            extension_pattern=config.legs.extension_pattern,
+            recording_variable=config.legs.recording_variable,
         )
     if pbx == "freeswitch":
         from ccagent.pbx.esl.translate import FsTranslator
 
         return FsTranslator(
-            project_variable=config.legs.project_variable, extension_pattern=config.legs.extension_pattern
+            project_variable=config.legs.project_variable,
+            extension_pattern=config.legs.extension_pattern,
+            recording_variable=config.legs.recording_variable,
         )
     raise ValueError(f"unknown pbx {pbx!r} (asterisk or freeswitch)")
 
@@ -72,7 +76,11 @@ def build(
     pipeline = Pipeline(
         pbx=pbx,
         translator=make_translator(config, pbx),
-        tracker=CallTracker(pbx=pbx, project_variable=config.legs.project_variable),
+        tracker=CallTracker(
+            pbx=pbx,
+            project_variable=config.legs.project_variable,
+            recording_variable=config.legs.recording_variable,
+        ),
         store=CallStore(engine),
         # ingest resumes only its own open calls, never a running daemon's
         journal=EventJournal(engine, owner="daemon" if journal_open_calls else "ingest"),

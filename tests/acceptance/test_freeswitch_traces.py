@@ -66,6 +66,7 @@ def _leg_view(rec: CallRecord) -> list[dict]:
                 "queue": leg.queue,
                 "project": leg.project,
                 "caller_name": leg.caller_name,
+                "recording": leg.recording,
             }
         )
     return out

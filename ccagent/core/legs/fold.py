@@ -114,6 +114,8 @@ class _Fold:
     legs: list[_OpenLeg] = field(default_factory=list)
     project: str | None = None
     project_variable: str = "CCAGENT_PROJECT"
+    recording_variable: str = "MIXMONITOR_FILENAME"
+    recordings: list[tuple[float, str, str]] = field(default_factory=list)  # (ts, channel, file name)
     results: dict[str, str | None] = field(default_factory=dict)
     customer: str | None = None
     last_ts: float = 0.0
@@ -322,6 +324,8 @@ class _Fold:
             case ev.VariableSet():
                 if e.name == self.project_variable and e.value:
                     self.project = e.value
+                elif e.name == self.recording_variable and e.value:
+                    self._recording_started(e.channel, e.value, ts)
             case ev.UserEvent():
                 keys = RESULT_EVENTS.get(e.name)
                 if keys:
@@ -330,6 +334,31 @@ class _Fold:
                             self.results[keys[k]] = v or None
             case _:
                 pass
+
+    def _recording_started(self, uid: str, value: str, ts: float) -> None:
+        """A recording began on ``uid`` (R-LEG-1); the reference kept is the file name.
+
+        FreePBX starts MixMonitor on the customer's channel (at queue entry, before any agent
+        answers) and stores only the name (CDR recordingfile), filing it in a dated folder; a blind
+        transfer to a recording extension starts a second file on the same channel.
+        """
+        name = value.strip().replace("\\", "/").rsplit("/", 1)[-1]
+        if name:
+            self.recordings.append((ts, uid, name))
+
+    def recording_of(self, uids: Iterable[str | None], end: float) -> str | None:
+        """The newest recording started on one of ``uids`` (the leg's parties) before ``end``.
+
+        Channels created later inherit FreePBX's recording variables, so a name is only taken
+        from where the recording itself started; a file started after the leg ended (the next
+        leg's, after a transfer) is not this leg's.
+        """
+        parties = {u for u in uids if u}
+        found = None
+        for ts, uid, name in self.recordings:
+            if uid in parties and ts <= end:
+                found = name
+        return found
 
     def _taken_over(self, uid: str, ts: float) -> None:
         """A picker / retriever got the call (R-LEG-4 pickup, park and retrieve).
@@ -397,9 +426,10 @@ def fold_call(
     *,
     pbx: str,
     project_variable: str = "CCAGENT_PROJECT",
+    recording_variable: str = "MIXMONITOR_FILENAME",
 ) -> CallRecord | None:
     """Fold a finished call; None when the events describe nothing worth a row."""
-    f = _Fold(call_id=call_id, project_variable=project_variable)
+    f = _Fold(call_id=call_id, project_variable=project_variable, recording_variable=recording_variable)
     for e in events:
         f.apply(e)
     if not f.order:
@@ -554,6 +584,7 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
                     hangup_by=_hangup_by(f, ol, cust, customer_word),
                     channel=a.uid,
                     reconciled=reconciled,
+                    recording=f.recording_of((a.uid, ol.peer), end),
                 )
             )
             continue
@@ -605,6 +636,7 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
                 hangup_by=_hangup_by(f, ol, cust, customer_word),
                 channel=a.uid,
                 reconciled=reconciled,
+                recording=f.recording_of((cust.uid, a.uid), end),
             )
         )
     if any(leg.role is Role.MAIN for leg in legs):
@@ -648,6 +680,7 @@ def _customer_legs(f: _Fold, cust: _Chan, first: _Chan, call_id: str, direction:
             hangup_by=by,
             channel=cust.uid,
             reconciled=cust.reconciled,
+            recording=f.recording_of((cust.uid,), end),
         )
         return [*legs, leg]
 
@@ -723,6 +756,7 @@ def _internal_legs(f: _Fold, first: _Chan, call_id: str) -> list[Leg]:
                 hangup_by="caller" if not first.hangup_req_soft else "pbx",
                 channel=first.uid,
                 reconciled=first.reconciled,
+                recording=f.recording_of((first.uid,), end_all),
             )
         ]
     if first.party is not PartyKind.EXTENSION:
@@ -762,6 +796,7 @@ def _internal_legs(f: _Fold, first: _Chan, call_id: str) -> list[Leg]:
                 hangup_by=by,
                 channel=first.uid,
                 reconciled=first.reconciled,
+                recording=f.recording_of((first.uid, answered.uid), ended),
             )
         ]
     last = targets[-1] if targets else None
@@ -793,5 +828,6 @@ def _internal_legs(f: _Fold, first: _Chan, call_id: str) -> list[Leg]:
             hangup_by="caller",
             channel=first.uid,
             reconciled=first.reconciled,
+            recording=f.recording_of((first.uid,), end_all),
         )
     ]

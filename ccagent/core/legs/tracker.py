@@ -54,9 +54,16 @@ class FoldError(Exception):
 
 
 class CallTracker:
-    def __init__(self, *, pbx: str, project_variable: str = "CCAGENT_PROJECT") -> None:
+    def __init__(
+        self,
+        *,
+        pbx: str,
+        project_variable: str = "CCAGENT_PROJECT",
+        recording_variable: str = "MIXMONITOR_FILENAME",
+    ) -> None:
         self.pbx = pbx
         self.project_variable = project_variable
+        self.recording_variable = recording_variable
         self.calls: dict[str, OpenCall] = {}
         self._chan_call: dict[str, str] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -273,7 +280,13 @@ class CallTracker:
         for uid in call.live:
             self._forget_channel(uid)
         try:
-            rec = fold_call(call.call_id, call.events, pbx=self.pbx, project_variable=self.project_variable)
+            rec = fold_call(
+                call.call_id,
+                call.events,
+                pbx=self.pbx,
+                project_variable=self.project_variable,
+                recording_variable=self.recording_variable,
+            )
         except Exception as exc:
             # Contain a fold bug to its call and hand its events back (nothing lost).
             raise FoldError(call.call_id, call.events) from exc

@@ -131,10 +131,12 @@ class AmiTranslator:
         project_variable: str = "CCAGENT_PROJECT",
         extension_pattern: str = r"^\d{2,6}$",
         result_variables: frozenset[str] = DEFAULT_RESULT_VARIABLES,
+        recording_variable: str = "MIXMONITOR_FILENAME",
     ) -> None:
         self.project_variable = project_variable
         self._ext_re = re.compile(extension_pattern)
-        self._variables = frozenset(result_variables | {project_variable})
+        # the recording file name MixMonitor (or the configured variable) sets: a leg's recording
+        self._variables = frozenset(result_variables | {project_variable, recording_variable})
         self._variable_bytes = frozenset(v.encode() for v in self._variables)
         self._spy_options: dict[str, str] = {}  # spyer Uniqueid -> ChanSpy options
         self._snapshot_items: dict[str, list[ev.ChannelSnapshotItem]] = {}

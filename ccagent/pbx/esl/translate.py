@@ -266,8 +266,10 @@ class FsTranslator:
         *,
         external_profiles: tuple[str, ...] = ("external",),
         result_variables: tuple[str, ...] = ("ai_result", "robot_result", "ai_digit"),
+        recording_variable: str = "MIXMONITOR_FILENAME",
     ) -> None:
         self.project_variable = project_variable
+        self.recording_variable = recording_variable
         self._ext_re = re.compile(extension_pattern)
         self._external_profiles = frozenset(external_profiles)
         self._watch_vars = (project_variable, *result_variables)
@@ -791,6 +793,12 @@ class FsTranslator:
             self._att_xfer[uuid] = chan.partner
         elif app == "intercept":
             out += self._intercept(ts, uuid, chan, data)
+        elif app == "record_session" and data.strip():
+            # the leg's recording reference (R-LEG-1): record_session's argument is the file path
+            path = data.strip().split()[0]
+            out.append(
+                VariableSet(ts=ts, channel=uuid, call=chan.call, name=self.recording_variable, value=path)
+            )
         return out
 
     def _intercept(self, ts: float, uuid: str, chan: _Chan, data: str) -> list[PbxEvent]:
