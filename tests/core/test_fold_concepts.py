@@ -1,6 +1,6 @@
 """What the fold does, one concept per test, on hand-built normalized events (issue 12).
 
-The 67 real captures (tests/acceptance) are the oracle; these are the documentation: each test
+The 76 real captures (tests/acceptance) are the oracle; these are the documentation: each test
 builds the smallest event list that shows one concept, folds it, and asserts the legs.  Times
 are seconds after ``T``; ``C`` is the customer's channel, ``A``/``B`` employee phones 101/102.
 """
