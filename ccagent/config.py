@@ -160,6 +160,8 @@ class DatabaseConfig(_Section):
 class LegsConfig(_Section):
     project_variable: str = Field("CCAGENT_PROJECT", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     extension_pattern: str = r"^\d{2,6}$"
+    # channel variable naming a leg's recording file (R-LEG-1); Asterisk's MixMonitor sets this one
+    recording_variable: str = Field("MIXMONITOR_FILENAME", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     @field_validator("extension_pattern")
     @classmethod

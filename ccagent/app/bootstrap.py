@@ -77,7 +77,11 @@ def build(
     pipeline = Pipeline(
         pbx=adapter.name,
         translator=adapter.translator,
-        tracker=CallTracker(pbx=adapter.name, project_variable=config.legs.project_variable),
+        tracker=CallTracker(
+            pbx=adapter.name,
+            project_variable=config.legs.project_variable,
+            recording_variable=config.legs.recording_variable,
+        ),
         store=CallStore(engine),
         # ingest resumes only its own open calls, never a running daemon's
         journal=EventJournal(engine, owner="daemon" if journal_open_calls else "ingest"),

@@ -153,6 +153,8 @@ class Pipeline:
             cid = self.tracker.call_of(e.channel) or e.call
             if cid in self.tracker.calls:
                 p.journal.setdefault(cid, []).append(e)
+        for absorbed, into in out.merged:
+            self._journal_merge(absorbed, into)
         for rec in out.calls:
             if rec.reconciled:
                 self.metrics.reconciled.inc()
@@ -171,6 +173,21 @@ class Pipeline:
             except Exception:  # a listener bug must not stop the leg engine
                 self.metrics.bad_events.labels("listener").inc()
                 log.exception("event listener %r failed on %s", listener, type(e).__name__)
+
+    def _journal_merge(self, absorbed: str, into: str) -> None:
+        """A pickup / park retrieval merged call ``absorbed`` into ``into`` (R-LEG-4, R-SAFE-2).
+
+        The absorbed call's journal rows would be resumed after a restart as a call of its own,
+        and the merged call's rows would lack the events it took over: the first are dropped and
+        the second rewritten whole, in the same flush.
+        """
+        p = self._pending
+        p.journal.pop(absorbed, None)
+        if absorbed in self._journaled:
+            p.drop.add(absorbed)
+        if self.journal_open_calls and into in self.tracker.calls:
+            p.journal[into] = self.tracker.events_of(into)
+            p.rewrite.add(into)
 
     def connection_lost(self, now: float | None = None) -> None:
         """The PBX connection (or capture file) ended: events from here to the next snapshot are lost."""

@@ -147,6 +147,8 @@ class AgentBoard:
                 | ev.QueueLeave()
                 | ev.QueueAbandon()
                 | ev.Transfer()
+                | ev.ChannelJoinsCall()
+                | ev.Parked()
                 | ev.SpyStarted()
                 | ev.OriginateResult()
                 | ev.ConnectionLost()

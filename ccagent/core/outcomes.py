@@ -20,7 +20,7 @@ rather than left to whichever module happens to read the number:
   the employee's phone declined the ring, which is not the same as letting it ring out.
 * **an internal call nobody took** (:func:`internal_busy`): only a real busy (17) is BUSY.
 
-These meanings are exactly the ones the 67 real captures under ``tests/traces`` were verified
+These meanings are exactly the ones the 76 real captures under ``tests/traces`` were verified
 with; changing one changes stored legs.
 """
 

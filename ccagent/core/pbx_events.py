@@ -44,6 +44,15 @@ class SpyMode(StrEnum):
     BARGE = "barge"  # both hear the supervisor
 
 
+class JoinHow(StrEnum):
+    """How a channel came to join a call it did not dial (pickup, park and retrieve; R-LEG-4)."""
+
+    PICKUP = "pickup"  # Asterisk Pickup, FreeSWITCH intercept: the moment of the handover is known
+    UNPARK = "unpark"  # Asterisk UnParkedCall, FreeSWITCH valet bridge: likewise
+    LINKEDID = "linkedid"  # only the channel's Asterisk Linkedid changed: the moment is unknown
+    BRIDGE = "bridge"  # the handover was not seen, the taker's bridge with the caller was (FreeSWITCH)
+
+
 class PartyKind(StrEnum):
     """What sits at the far end of a channel, as far as the translator can tell."""
 
@@ -230,6 +239,30 @@ class Transfer(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelJoinsCall(ChannelEvent):
+    """The PBX handed ``channel`` a call it did not dial (R-LEG-4 pickup, park and retrieve).
+
+    The picker of a ringing call (Asterisk ``Pickup``, FreeSWITCH intercept) and the retriever of a
+    parked one (Asterisk ``UnParkedCall``, FreeSWITCH valet retrieval) first dial a feature code on
+    a call of their own; from this event on, ``channel`` and everything of that call belong to
+    ``call``.  ``target`` is the channel taken over (the ringing phone, or the parked caller).
+    ``how`` LINKEDID: only the channel's call changed (Asterisk Linkedid), the handover event
+    itself was not seen: the moment is unknown and ``target`` is "".  BRIDGE: the handover
+    event was not seen, but the bridge of the taker with the caller (FreeSWITCH) was.
+    """
+
+    target: str
+    how: JoinHow
+
+
+@dataclass(frozen=True, slots=True)
+class Parked(ChannelEvent):
+    """``channel`` (the caller) was put in a parking lot: whoever had it is done with it (R-LEG-4)."""
+
+    lot: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SpyStarted(ChannelEvent):
     """``channel`` (the supervisor) starts listening to ``spyee``."""
 
@@ -338,6 +371,8 @@ ChannelPbxEvent: TypeAlias = (
     | QueueAgentNoAnswer
     | QueueAbandon
     | Transfer
+    | ChannelJoinsCall
+    | Parked
     | SpyStarted
 )
 PbxEvent: TypeAlias = (

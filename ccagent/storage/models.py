@@ -136,6 +136,7 @@ class CallLegRow(Base):
     hangup_by: Mapped[str | None] = mapped_column(String(16))
     channel: Mapped[str | None] = mapped_column(String(128))
     reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+    recording: Mapped[str | None] = mapped_column(String(512))
 
     __table_args__ = (
         Index("ix_call_legs_started_at", "started_at"),

@@ -126,6 +126,7 @@ def _leg_from_row(row: Any) -> Leg:
         channel=row["channel"],
         reconciled=bool(row["reconciled"]),
         employee=row["employee"],
+        recording=row["recording"],
     )
 
 
@@ -201,6 +202,7 @@ class CallStore:
                         "hangup_by": leg.hangup_by,
                         "channel": _t(leg.channel, 128),
                         "reconciled": leg.reconciled,
+                        "recording": _t(leg.recording, 512),
                     }
                 )
             for offer in r.offers:

@@ -70,6 +70,7 @@ report_call_legs = Table(
     Column("hangup_by", String),
     Column("channel", String),
     Column("reconciled", Boolean),
+    Column("recording", String),
 )
 
 report_agent_offers = Table(

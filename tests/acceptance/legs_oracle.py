@@ -24,7 +24,7 @@ EXACT = (
     "transfer_kind",
     "role",
 )
-OPTIONAL = ("queue", "project", "caller_name")
+OPTIONAL = ("queue", "project", "caller_name", "recording")
 TOLERANCE_S = 1.0
 
 

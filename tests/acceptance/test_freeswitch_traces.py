@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ccagent.config import LegsConfig
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.pbx.esl.capture import capture_files, iter_esl_capture
@@ -24,7 +25,9 @@ FOLDERS = sorted(p.name for p in TRACES.iterdir() if p.is_dir())
 
 def fold_folder(folder: Path) -> list[CallRecord]:
     """Capture files -> translator -> tracker, the offline-ingest path without storage."""
-    translator = FsTranslator(project_variable="dialer_campaign", extension_pattern=r"\d{4}")
+    translator = FsTranslator(
+        project_variable="dialer_campaign", extension_pattern=LegsConfig().extension_pattern
+    )
     tracker = CallTracker(pbx="freeswitch", project_variable="dialer_campaign")
     records: list[CallRecord] = []
     last_ts = 0.0
@@ -63,6 +66,7 @@ def _leg_view(rec: CallRecord) -> list[dict]:
                 "queue": leg.queue,
                 "project": leg.project,
                 "caller_name": leg.caller_name,
+                "recording": leg.recording,
             }
         )
     return out

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from ccagent.config import LegsConfig
 from ccagent.core import pbx_events as ev
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.legs.tracker import CallTracker
@@ -43,7 +44,9 @@ def _pair(pbx: str) -> tuple[AmiTranslator | FsTranslator, CallTracker]:
         return AmiTranslator(project_variable="LAB_PROJECT"), CallTracker(
             pbx=pbx, project_variable="LAB_PROJECT"
         )
-    translator = FsTranslator(project_variable="dialer_campaign", extension_pattern=r"\d{4}")
+    translator = FsTranslator(
+        project_variable="dialer_campaign", extension_pattern=LegsConfig().extension_pattern
+    )
     return translator, CallTracker(pbx=pbx, project_variable="dialer_campaign")
 
 

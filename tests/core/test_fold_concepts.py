@@ -1,6 +1,6 @@
 """What the fold does, one concept per test, on hand-built normalized events (issue 12).
 
-The 67 real captures (tests/acceptance) are the oracle; these are the documentation: each test
+The 76 real captures (tests/acceptance) are the oracle; these are the documentation: each test
 builds the smallest event list that shows one concept, folds it, and asserts the legs.  Times
 are seconds after ``T``; ``C`` is the customer's channel, ``A``/``B`` employee phones 101/102.
 """
@@ -20,7 +20,7 @@ from ccagent.core.legs.model import (
     Role,
 )
 from ccagent.core.outcomes import Q850, AmdResult
-from ccagent.core.pbx_events import PartyKind, SpyMode, TransferKind
+from ccagent.core.pbx_events import JoinHow, PartyKind, SpyMode, TransferKind
 
 T = 1_700_000_000.0
 CALL = "call-1"
@@ -312,3 +312,86 @@ def test_local_pair_connects_the_customer_to_the_phone_behind_it() -> None:
     (leg,) = rec.legs  # the Local halves are plumbing: no leg, no offer
     assert (leg.extension, leg.answered, leg.ring_s, leg.talk_s) == ("101", True, 6.0, 60.0)
     assert [o.extension for o in rec.offers] == ["101"]
+
+
+def _join(at: float, uid: str, target: str, how: JoinHow) -> ev.ChannelJoinsCall:
+    return ev.ChannelJoinsCall(ts=T + at, channel=uid, call=CALL, target=target, how=how)
+
+
+@pytest.mark.parametrize(("how", "ring"), [(JoinHow.PICKUP, 8.0), (JoinHow.LINKEDID, 4.0)])
+def test_a_picker_answers_at_the_handover_unless_only_its_linkedid_said_so(how: JoinHow, ring: float) -> None:
+    """102 dials a pickup code at 3 (its own call, merged here by the tracker), its phone answers
+    that at 4, and the PBX hands it the caller ringing 101 at 8: the leg rings to the handover.
+    A bare Linkedid switch (the Pickup event lost) carries no moment: the phone's answer counts."""
+    rec = fold(
+        customer(0),
+        phone(1, "A", "101"),
+        dial(1, "C", "A"),
+        phone(3, "B", "102"),
+        answer(4, "B"),
+        _join(8, "B", "A", how),
+        hangup(8, "A", Q850.ANSWERED_ELSEWHERE),
+        bridge(8, "C", "b1"),
+        bridge(8, "B", "b1"),
+        hangup(68, "C"),
+        hangup(68, "B"),
+    )
+    (leg,) = rec.legs
+    assert (leg.extension, leg.transfer_kind, leg.ring_s, leg.talk_s) == ("102", None, ring, 60.0)
+    assert [(o.extension, o.outcome) for o in rec.offers] == [("101", OfferOutcome.ANSWERED_ELSEWHERE)]
+
+
+def test_a_parked_customer_ends_the_parkers_leg_and_the_retriever_rings_from_the_park() -> None:
+    """A park with no transfer event (FreeSWITCH valet by REFER): the park ends 101's leg; 102
+    dials the slot on a call of its own and takes the caller, a blind transfer ringing since the park."""
+    rec = fold(
+        customer(0),
+        phone(1, "A", "101"),
+        dial(1, "C", "A"),
+        answer(5, "A"),
+        bridge(5, "C", "b1"),
+        bridge(5, "A", "b1"),
+        unbridge(20, "C", "b1"),
+        ev.Parked(ts=T + 20, channel="C", call=CALL, lot="5901"),
+        hangup(21, "A"),
+        phone(25, "B", "102"),
+        answer(25, "B"),
+        _join(30, "B", "C", JoinHow.UNPARK),
+        bridge(30, "C", "b2"),
+        bridge(30, "B", "b2"),
+        hangup(90, "C"),
+        hangup(90, "B"),
+    )
+    first, second = rec.legs
+    assert (first.extension, first.talk_s, first.hangup_by) == ("101", 15.0, HangupBy.TRANSFER)
+    assert (second.extension, second.transfer_kind, second.transfer_from_leg) == (
+        "102",
+        TransferKind.BLIND,
+        0,
+    )
+    assert (second.ring_s, second.talk_s) == (10.0, 60.0)
+
+
+def _recording(at: float, uid: str, path: str) -> ev.VariableSet:
+    return ev.VariableSet(ts=T + at, channel=uid, call=CALL, name="MIXMONITOR_FILENAME", value=path)
+
+
+def test_a_leg_keeps_the_newest_recording_started_on_its_parties_before_it_ended() -> None:
+    """R-LEG-1: the file name only; a file started on another channel, or after the leg ended,
+    is not this leg's."""
+    rec = fold(
+        customer(0),
+        _recording(0.5, "C", "/var/spool/asterisk/monitor/2026/12/05/in-1.wav"),
+        _recording(0.6, "X", "/var/spool/asterisk/monitor/other.wav"),
+        phone(1, "A", "101"),
+        dial(1, "C", "A"),
+        answer(5, "A"),
+        bridge(5, "C", "b1"),
+        bridge(5, "A", "b1"),
+        hangup(65, "C"),
+        _recording(66, "A", "/late.wav"),
+        hangup(66, "A"),
+    )
+    assert [leg.recording for leg in rec.legs] == ["in-1.wav"]
+    unrecorded = fold(customer(0), phone(1, "A", "101"), dial(1, "C", "A"), hangup(20, "C"), hangup(20, "A"))
+    assert [leg.recording for leg in unrecorded.legs] == [None]

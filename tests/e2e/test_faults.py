@@ -18,12 +18,14 @@ restart have exactly their legs.json legs; the daemon never stopped (same task, 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import pytest
 
+from ccagent.pbx.ami.capture import iter_ami_capture
 from ccagent.pbx.ami.parser import AmiMessage
-from ccagent.sim.scenarios import build_stream
+from ccagent.sim.scenarios import TRACES_DIR, build_stream, scenario_names
 from tests.acceptance.legs_oracle import mismatches, stored
 from tests.e2e.harness import Live, live_daemon, wait_for
 
@@ -49,6 +51,24 @@ def call_of(msg: AmiMessage) -> str | None:
     return None
 
 
+def one_linkedid_per_call(name: str) -> bool:
+    """Does every call of this capture start under the Linkedid it is stored under?
+
+    A picker or a parked call's retriever dials on a call of its own that joins the caller's at
+    the handover (R-LEG-4).  A PBX restart before the handover leaves two real calls (the caller's
+    and the employee's feature-code call), which this test's one-Linkedid-one-call bookkeeping
+    cannot predict; the restart- and reconnect-anywhere acceptance tests cover those captures.
+    """
+    folder = TRACES_DIR / name
+    calls = {c["call_id"] for c in json.loads((folder / "legs.json").read_text("utf-8"))["calls"]}
+    roots = {
+        m["Linkedid"]
+        for m in iter_ami_capture(folder / "ami.log")
+        if m.get("Event") == "Newchannel" and m.get("Linkedid") == m.get("Uniqueid")
+    }
+    return roots <= calls
+
+
 async def delivered(live: Live) -> None:
     """Everything the simulated PBX sent has reached the daemon's queue."""
     client = live.daemon.session
@@ -63,7 +83,8 @@ async def delivered(live: Live) -> None:
 @pytest.mark.slow
 def test_R_PBX_5_cuts_and_restarts_lose_and_duplicate_nothing(sqlite_url: str) -> None:
     rng = random.Random(20261125)
-    messages, expected_calls = build_stream(n_calls=160, seed=11, overlap=0.6)
+    names = [n for n in scenario_names() if one_linkedid_per_call(n)]
+    messages, expected_calls = build_stream(names, n_calls=160, seed=11, overlap=0.6)
     n = len(messages)
     restarts = sorted(rng.sample(range(n // 5, n - n // 5), 3))
 

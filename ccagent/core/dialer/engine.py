@@ -547,6 +547,8 @@ class DialerEngine:
                 | ev.QueueAgentCalled()
                 | ev.QueueAgentNoAnswer()
                 | ev.Transfer()
+                | ev.ChannelJoinsCall()
+                | ev.Parked()
                 | ev.SpyStarted()
                 | ev.AgentStatus()
                 | ev.ConnectionLost()

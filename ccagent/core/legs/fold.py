@@ -42,7 +42,7 @@ from ccagent.core.legs.model import (
     Role,
 )
 from ccagent.core.outcomes import AmdResult, customer_disposition, internal_busy, offer_outcome
-from ccagent.core.pbx_events import DialStatus, PartyKind, SpyMode, TransferKind
+from ccagent.core.pbx_events import DialStatus, JoinHow, PartyKind, SpyMode, TransferKind
 
 # UserEvent name -> {field: result key}: what the dialplans in dialplan/ report.
 RESULT_EVENTS: dict[str, dict[str, str]] = {
@@ -88,6 +88,7 @@ class _Chan:
     offered_queue: str | None = None  # queue that rang this member channel
     offer_outcome: OfferOutcome | None = None
     spy: tuple[str, SpyMode] | None = None  # (spyee extension, mode)
+    taken_over: float | None = None  # picked up / retrieved the call from a lot (R-LEG-4)
 
     @property
     def end(self) -> float | None:
@@ -124,6 +125,8 @@ class _Fold:
     legs: list[_OpenLeg] = field(default_factory=list)
     project: str | None = None
     project_variable: str = "CCAGENT_PROJECT"
+    recording_variable: str = "MIXMONITOR_FILENAME"
+    recordings: list[tuple[float, str, str]] = field(default_factory=list)  # (ts, channel, file name)
     results: dict[str, str | None] = field(default_factory=dict)
     amd: AmdResult | None = None
     customer: str | None = None
@@ -200,14 +203,18 @@ class _Fold:
                 if c.queue_join is None:
                     c.queue, c.queue_join = e.queue, e.ts
             case ev.VariableSet():
-                if e.name == self.project_variable and e.value:
-                    self.project = e.value
+                self._variable_set(e)
             case ev.UserEvent():
                 self._user_event(e)
             case ev.LocalPair():
                 self._local_pair(e)
             case ev.Transfer():
                 self._transfer(e)
+            case ev.ChannelJoinsCall():
+                if e.how is not JoinHow.LINKEDID:  # a bare Linkedid switch has no moment
+                    self._taken_over(e.channel, e.ts)
+            case ev.Parked():
+                self._parked(e.channel, e.ts)
             case ev.SpyStarted():
                 c = self.chan(e.channel, e.ts)
                 if c.spy is None:
@@ -286,6 +293,68 @@ class _Fold:
             for leg in self._open(Role.MAIN):
                 if leg.agent == e.transferer:
                     self.close_leg(leg, e.ts, None)
+
+    def _variable_set(self, e: ev.VariableSet) -> None:
+        """The two channel variables the fold reads: the project, and a recording's file."""
+        if not e.value:
+            return
+        if e.name == self.project_variable:
+            self.project = e.value
+        elif e.name == self.recording_variable:
+            self._recording_started(e.channel, e.value, e.ts)
+
+    def _recording_started(self, uid: str, value: str, ts: float) -> None:
+        """A recording began on ``uid`` (R-LEG-1); the reference kept is the file name.
+
+        FreePBX starts MixMonitor on the customer's channel (at queue entry, before any agent
+        answers) and stores only the name (CDR recordingfile), filing it in a dated folder; a blind
+        transfer to a recording extension starts a second file on the same channel.
+        """
+        name = value.strip().replace("\\", "/").rsplit("/", 1)[-1]
+        if name:
+            self.recordings.append((ts, uid, name))
+
+    def recording_of(self, uids: Iterable[str | None], end: float) -> str | None:
+        """The newest recording started on one of ``uids`` (the leg's parties) before ``end``.
+
+        Channels created later inherit FreePBX's recording variables, so a name is only taken
+        from where the recording itself started; a file started after the leg ended (the next
+        leg's, after a transfer) is not this leg's.
+        """
+        parties = {u for u in uids if u}
+        found = None
+        for ts, uid, name in self.recordings:
+            if uid in parties and ts <= end:
+                found = name
+        return found
+
+    def _taken_over(self, uid: str, ts: float) -> None:
+        """A picker / retriever got the call (R-LEG-4 pickup, park and retrieve).
+
+        Its phone answered its own feature-code call earlier (Asterisk) or answers only after
+        the bridge (FreeSWITCH valet): for this call it answers when the PBX hands the caller
+        over, so the leg's ring runs to that moment and a bridge already made counts now.
+        Only the first handover carrying a moment counts.
+        """
+        c = self.chan(uid, ts)
+        if c.taken_over is not None:
+            return
+        c.taken_over = ts
+        if c.answered is None or c.answered < ts:
+            c.answered = ts
+            self.relink(ts)
+
+    def _parked(self, uid: str, ts: float) -> None:
+        """The customer went into a parking lot: the parker's leg ends there (R-LEG-4).
+
+        A park by SIP REFER on FreeSWITCH has no transfer event; Asterisk's BlindTransfer to
+        the lot already closed the leg and this changes nothing.  Whoever takes the caller from
+        the lot then opens a blind-transfer leg whose ring runs from the park.
+        """
+        if uid != self.customer:
+            return
+        for leg in self._open(Role.MAIN):
+            self.close_leg(leg, ts, None)
 
     def _user_event(self, e: ev.UserEvent) -> None:
         keys = RESULT_EVENTS.get(e.name)
@@ -448,9 +517,10 @@ def _leg(
     queue: str | None = None,
     transfer_from: int | None = None,
     transfer_kind: TransferKind | None = None,
+    recording: str | None = None,
 ) -> Leg:
     """The one place a :class:`Leg` row is made: answered iff it has an answer time, durations
-    rounded to the millisecond and never negative."""
+    rounded to the millisecond and never negative.  ``recording``: see ``_Fold.recording_of``."""
     return Leg(
         call_id=call_id,
         leg_seq=seq,
@@ -475,6 +545,7 @@ def _leg(
         hangup_by=by,
         channel=chan.uid,
         reconciled=reconciled,
+        recording=recording,
     )
 
 
@@ -581,6 +652,7 @@ def _employee_leg(f: _Fold, cust: _Customer, call_id: str, i: int, ol: _OpenLeg)
             chan=a,
             reconciled=reconciled,
             project=f.project,
+            recording=f.recording_of((a.uid, ol.peer), end),
         )
     ring, started = _main_ring(cust, a, ol)
     return _leg(
@@ -605,6 +677,7 @@ def _employee_leg(f: _Fold, cust: _Customer, call_id: str, i: int, ol: _OpenLeg)
         queue=ol.queue or cust.queue,
         transfer_from=ol.transfer_from,
         transfer_kind=ol.transfer_kind,
+        recording=f.recording_of((cust.chan.uid, a.uid), end),
     )
 
 
@@ -678,6 +751,7 @@ def _unserved_leg(f: _Fold, cust: _Customer, call_id: str) -> Leg:
         chan=c,
         reconciled=c.reconciled,
         project=f.project,
+        recording=f.recording_of((c.uid,), end),
     )
 
 
@@ -702,12 +776,14 @@ def _internal_legs(f: _Fold, first: _Chan, call_id: str) -> list[Leg]:
         callee = answered.extension or callee
         disp, ring, talk = Disposition.ANSWERED, answered_at - start, ended - answered_at
         by = HangupBy.CALLER if first_left else HangupBy.CALLEE
+        parties: tuple[str, ...] = (first.uid, answered.uid)
     else:
         last = targets[-1] if targets else None
         busy = last is not None and internal_busy(last.cause, last.dial_status)
         callee = last.extension if last else callee
         disp = Disposition.BUSY if busy else Disposition.MISSED
         answered_at, ended, ring, talk, by = None, end_all, end_all - start, 0.0, HangupBy.CALLER
+        parties = (first.uid,)
     return [
         _leg(
             call_id,
@@ -727,6 +803,7 @@ def _internal_legs(f: _Fold, first: _Chan, call_id: str) -> list[Leg]:
             chan=first,
             reconciled=first.reconciled,
             project=f.project,
+            recording=f.recording_of(parties, ended),
         )
     ]
 
@@ -754,6 +831,7 @@ def _spy_leg(f: _Fold, first: _Chan, call_id: str, spy: tuple[str, SpyMode], end
         chan=first,
         reconciled=first.reconciled,
         project=None,
+        recording=f.recording_of((first.uid,), end_all),
     )
 
 
@@ -803,9 +881,10 @@ def fold_call(
     *,
     pbx: str,
     project_variable: str = "CCAGENT_PROJECT",
+    recording_variable: str = "MIXMONITOR_FILENAME",
 ) -> CallRecord | None:
     """Fold a finished call; None when the events describe nothing worth a row."""
-    f = _Fold(call_id=call_id, project_variable=project_variable)
+    f = _Fold(call_id=call_id, project_variable=project_variable, recording_variable=recording_variable)
     for e in events:
         f.apply(e)
     if not f.order:

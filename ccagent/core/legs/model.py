@@ -67,6 +67,7 @@ class Leg:
     channel: str | None = None  # the PBX unique id of the agent/customer channel the leg follows
     reconciled: bool = False  # closed by reconciliation after a lost connection (R-PBX-5)
     employee: str | None = None  # filled by the mapping rules (R-MAP), not by the engine
+    recording: str | None = None  # file name of the recording covering the leg (R-LEG-1)
 
 
 @dataclass(frozen=True, slots=True)

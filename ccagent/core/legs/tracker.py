@@ -42,6 +42,9 @@ class Applied:
     dropped: int = 0  # events for calls already finished (late / replayed)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (call id, error) the fold choked on
     failed_events: dict[str, list[ev.PbxEvent]] = field(default_factory=dict)
+    # (absorbed call id, call id it went into): a picker's / retriever's own call merged into the
+    # call it took (R-LEG-4); whoever journals calls drops the first and rewrites the second
+    merged: list[tuple[str, str]] = field(default_factory=list)
 
 
 class FoldError(Exception):
@@ -52,9 +55,16 @@ class FoldError(Exception):
 
 
 class CallTracker:
-    def __init__(self, *, pbx: str, project_variable: str = "CCAGENT_PROJECT") -> None:
+    def __init__(
+        self,
+        *,
+        pbx: str,
+        project_variable: str = "CCAGENT_PROJECT",
+        recording_variable: str = "MIXMONITOR_FILENAME",
+    ) -> None:
         self.pbx = pbx
         self.project_variable = project_variable
+        self.recording_variable = recording_variable
         self.calls: dict[str, OpenCall] = {}
         self._chan_call: dict[str, str] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -107,6 +117,8 @@ class CallTracker:
             case ev.ChannelEvent():  # every kind of event on a channel: the hot path, first and inline
                 if isinstance(e, ev.ChannelCreated) and e.channel in self._adopted:
                     self._rehome(e.channel, e.call)
+                if isinstance(e, ev.ChannelJoinsCall):
+                    out.merged.extend(self._absorb(e.channel, e.call))
                 try:
                     finished = self._route(e)
                 except FoldError as err:
@@ -188,6 +200,37 @@ class CallTracker:
                 return finished + self._finish(call)
         return finished
 
+    def _absorb(self, uid: str, call_id: str) -> list[tuple[str, str]]:
+        """A picker or a parked call's retriever takes ``call_id``: its own call becomes part of it.
+
+        Dialling ``**101`` or a parking slot starts a call of the employee's own (its own Linkedid
+        / call UUID); when the PBX hands over the ringing or parked caller, that dialling is not a
+        call (R-LEG-4): its events join the taken call in time order, so the fold sees the
+        employee's channel from its creation and the merged call finishes when both sides end.
+        Returns the (absorbed, into) pair, or nothing when there is nothing to merge.
+        """
+        source_id = self._chan_call.get(uid)
+        if source_id is None or source_id == call_id or call_id in self._finished:
+            return []
+        source = self.calls.get(source_id)
+        first = next((x for x in source.events if isinstance(x, ev.ChannelEvent)), None) if source else None
+        if source is None or first is None or first.channel != uid:
+            return []  # not a call the channel started on its own: nothing of it is handed over
+        del self.calls[source_id]
+        target = self.calls.get(call_id)
+        if target is None:
+            target = self.calls[call_id] = OpenCall(call_id=call_id)
+        for x in source.events:  # into time order, leaving the target's own events as they came
+            at = next((i for i, y in enumerate(target.events) if y.ts > x.ts), len(target.events))
+            target.events.insert(at, replace(x, call=call_id) if isinstance(x, ev.ChannelEvent) else x)
+        target.live |= source.live
+        target.ended |= source.ended
+        for moved in source.live:
+            self._chan_call[moved] = call_id
+            if moved in self._adopted:
+                self._adopted[moved] = call_id
+        return [(source_id, call_id)]
+
     def _rehome(self, uid: str, call_id: str) -> None:
         """Move a snapshot-adopted channel to the call its first real event names (or claims it).
 
@@ -237,7 +280,13 @@ class CallTracker:
         for uid in call.live:
             self._forget_channel(uid)
         try:
-            rec = fold_call(call.call_id, call.events, pbx=self.pbx, project_variable=self.project_variable)
+            rec = fold_call(
+                call.call_id,
+                call.events,
+                pbx=self.pbx,
+                project_variable=self.project_variable,
+                recording_variable=self.recording_variable,
+            )
         except Exception as exc:
             # Contain a fold bug to its call and hand its events back (nothing lost).
             raise FoldError(call.call_id, call.events) from exc

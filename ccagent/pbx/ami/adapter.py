@@ -102,7 +102,9 @@ class AmiAdapter:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.translator = AmiTranslator(
-            project_variable=config.legs.project_variable, extension_pattern=config.legs.extension_pattern
+            project_variable=config.legs.project_variable,
+            extension_pattern=config.legs.extension_pattern,
+            recording_variable=config.legs.recording_variable,
         )
 
     # -- the live daemon ---------------------------------------------------------------------------

@@ -151,10 +151,12 @@ class AmiTranslator:
         project_variable: str = "CCAGENT_PROJECT",
         extension_pattern: str = r"^\d{2,6}$",
         result_variables: frozenset[str] = DEFAULT_RESULT_VARIABLES,
+        recording_variable: str = "MIXMONITOR_FILENAME",
     ) -> None:
         self.project_variable = project_variable
         self._ext_re = re.compile(extension_pattern)
-        self._variables = frozenset(result_variables | {project_variable})
+        # the recording file name MixMonitor (or the configured variable) sets: a leg's recording
+        self._variables = frozenset(result_variables | {project_variable, recording_variable})
         self._variable_bytes = frozenset(v.encode() for v in self._variables)
         self._spy_options: dict[str, str] = {}  # spyer Uniqueid -> ChanSpy options
         self._snapshot_items: dict[str, list[ev.ChannelSnapshotItem]] = {}
@@ -164,6 +166,8 @@ class AmiTranslator:
         # request itself is unknown: a Response carries no Timestamp)
         self._listing_since: float | None = None
         self.last_ts = 0.0
+        # Uniqueid -> the Linkedid its events carry: a change means the channel joined another call
+        self._linkedid: dict[str, str] = {}
         self._dispatch: dict[str, Callable[[Msg, float], list[ev.PbxEvent]]] = {
             "Newchannel": self._newchannel,
             "NewCallerid": self._newcallerid,
@@ -191,6 +195,9 @@ class AmiTranslator:
             "BlindTransfer": self._blind_transfer,
             "AttendedTransfer": self._attended_transfer,
             "ChanSpyStart": self._chanspy_start,
+            "Pickup": self._pickup,
+            "ParkedCall": self._parked_call,
+            "UnParkedCall": self._unparked_call,
             "OriginateResponse": self._originate_response,
             "QueueMemberAdded": self._member_added,
             "QueueMemberRemoved": self._member_removed,
@@ -245,14 +252,19 @@ class AmiTranslator:
         handler = self._dispatch.get(name)
         if handler is None:
             return []
-        return handler(msg, ts)
+        out = handler(msg, ts)
+        if not out:  # only what the translator uses: the pre-filter must not change the outcome
+            return out
+        joined = self._follow_linkedid(msg, ts)
+        return joined + out if joined else out
 
     def restore(self, events: Iterable[ev.PbxEvent]) -> None:
         """Take back what a restarted daemon's journal says of calls in progress (R-SAFE-2).
 
-        AMI events carry their call (Linkedid), so the only state that matters is a spy's
-        ChanSpy options: without them a whisper or barge that starts after the restart was
-        stored as plain listening.
+        AMI events carry their call (Linkedid), so the state that matters is a spy's ChanSpy
+        options (without them a whisper or barge that starts after the restart was stored as
+        plain listening) and each channel's call, so that a Linkedid change after the restart
+        is still seen as the channel joining another call.
         """
         for e in sorted(events, key=lambda x: x.ts):
             self.last_ts = max(self.last_ts, e.ts)
@@ -260,6 +272,10 @@ class AmiTranslator:
                 self._spy_options[e.channel] = e.data.partition(",")[2]
             elif isinstance(e, ev.ChannelHangup):
                 self._spy_options.pop(e.channel, None)
+            if isinstance(e, ev.ChannelHangup):
+                self._linkedid.pop(e.channel, None)
+            elif isinstance(e, ev.ChannelEvent) and e.channel:
+                self._linkedid[e.channel] = e.call  # the call the journal keeps it in
 
     def begin_snapshot(self) -> None:
         """A (re)connection asks CoreShowChannels: channels created from now on are live.
@@ -289,6 +305,26 @@ class AmiTranslator:
             return None
         party, ext = self.party_of(interface if "-" in interface else interface + "-0")
         return ext if party is PartyKind.EXTENSION else None
+
+    def _follow_linkedid(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        """A channel whose Linkedid changes has joined that call (R-LEG-4 pickup, park).
+
+        Asterisk moves a channel to another call's Linkedid when it takes that call: a picker
+        (``Pickup``) or a parked call's retriever (``UnParkedCall``), which dialled on a call of
+        their own.  Those events say so first (and carry the moment); the channel's own events
+        switch Linkedid a few messages later.  When the first is lost (a reconnect gap), the
+        switch still tells, so the call is not split into a missed call and a phantom one.
+        Only the channel's own headers are followed: the switch is seen once.
+        """
+        uid = m.get("Uniqueid")
+        linked = m.get("Linkedid")
+        if not uid or not linked or m.get("Event") in ("Hangup", "CoreShowChannel"):
+            return []  # a listing item states, it does not happen in stream order
+        was = self._linkedid.get(uid)
+        self._linkedid[uid] = linked
+        if was is None or was == linked:
+            return []
+        return [ev.ChannelJoinsCall(ts=ts, channel=uid, call=linked, target="", how=ev.JoinHow.LINKEDID)]
 
     # -- channel lifecycle ---------------------------------------------------
     def _newchannel(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
@@ -355,6 +391,7 @@ class AmiTranslator:
     def _hangup(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
         uid = m["Uniqueid"]
         self._spy_options.pop(uid, None)
+        self._linkedid.pop(uid, None)
         return [
             ev.ChannelHangup(
                 **_on_channel(m, ts),
@@ -538,6 +575,52 @@ class AmiTranslator:
             )
         ]
 
+    def _pickup(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        """``Pickup``: the picker's channel (its own Linkedid, from dialling ``**101`` or ``*8``)
+        takes the ringing ``Target`` channel's call; later events carry the target's Linkedid
+        with nothing else announcing the change (R-LEG-4 pickup)."""
+        target = m["TargetUniqueid"]
+        call = m.get("TargetLinkedid") or target
+        return [
+            ev.ChannelJoinsCall(
+                ts=ts,
+                channel=m["Uniqueid"],
+                call=call,
+                target=target,
+                how=ev.JoinHow.PICKUP,
+            )
+        ]
+
+    def _parked_call(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        """``ParkedCall``: the parkee waits in a lot; the parker's segment is over (R-LEG-4 park)."""
+        parkee = m["ParkeeUniqueid"]
+        return [
+            ev.Parked(
+                ts=ts,
+                channel=parkee,
+                call=m.get("ParkeeLinkedid") or parkee,
+                lot=_clean(m.get("ParkingSpace")) or _clean(m.get("Parkinglot")),
+            )
+        ]
+
+    def _unparked_call(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
+        """``UnParkedCall``: the retriever, who dialled the slot on a call of its own, takes the
+        parkee's call (R-LEG-4 park and retrieve)."""
+        retriever = _clean(m.get("RetrieverUniqueid"))
+        parkee = m["ParkeeUniqueid"]
+        if not retriever:
+            return []
+        call = m.get("ParkeeLinkedid") or parkee
+        return [
+            ev.ChannelJoinsCall(
+                ts=ts,
+                channel=retriever,
+                call=call,
+                target=parkee,
+                how=ev.JoinHow.UNPARK,
+            )
+        ]
+
     def _chanspy_start(self, m: Msg, ts: float) -> list[ev.PbxEvent]:
         spyer = m["SpyerUniqueid"]
         party, spyee_ext = self.party_of(m.get("SpyeeChannel", ""))
@@ -637,7 +720,10 @@ class AmiTranslator:
             )
             for c in sorted(self._created_during_list - listed)
         )
+        expected = _int(m.get("ListItems"), len(items))
+        if expected == len(items):  # channels the PBX no longer has: forget their Linkedid
+            alive = listed | self._created_during_list
+            self._linkedid = {u: c for u, c in self._linkedid.items() if u in alive}
         self._listing = 0
         self._created_during_list.clear()
-        expected = _int(m.get("ListItems"), len(items))
         return [ev.ChannelsSnapshot(ts=ts, channels=tuple(items) + extra, complete=expected == len(items))]

@@ -128,7 +128,9 @@ class EslAdapter:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.translator = FsTranslator(
-            project_variable=config.legs.project_variable, extension_pattern=config.legs.extension_pattern
+            project_variable=config.legs.project_variable,
+            extension_pattern=config.legs.extension_pattern,
+            recording_variable=config.legs.recording_variable,
         )
 
     # -- the live daemon ---------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from ccagent.core.pbx_events import (
     ChannelAnswered,
     ChannelCreated,
     ChannelHangup,
+    ChannelJoinsCall,
     ChannelRinging,
     ChannelSnapshotItem,
     ChannelsSnapshot,
@@ -47,7 +48,10 @@ from ccagent.core.pbx_events import (
     Dtmf,
     HangupRequested,
     Hold,
+    JoinHow,
+    LocalPair,
     OriginateResult,
+    Parked,
     PartyKind,
     PbxEvent,
     QueueAbandon,
@@ -242,6 +246,7 @@ class _Chan:
     done_ts: float = 0.0  # PBX time of CHANNEL_HANGUP_COMPLETE (forget_finished ages on it)
     att_xfer_from: str | None = None  # consult channel: the transferor that ran att_xfer
     result_reported: bool = False  # a ccagent::result CUSTOM event was seen for this channel
+    created: float = 0.0  # PBX time of its creation (which of two bridged calls is newer)
 
 
 class FsTranslator:
@@ -254,8 +259,10 @@ class FsTranslator:
         *,
         external_profiles: tuple[str, ...] = ("external",),
         result_variables: tuple[str, ...] = ("ai_result", "robot_result", "ai_digit"),
+        recording_variable: str = "MIXMONITOR_FILENAME",
     ) -> None:
         self.project_variable = project_variable
+        self.recording_variable = recording_variable
         self._ext_re = re.compile(extension_pattern)
         self._external_profiles = frozenset(external_profiles)
         self._watch_vars = (project_variable, *result_variables)
@@ -353,7 +360,8 @@ class FsTranslator:
             self.last_ts = max(self.last_ts, e.ts)
             if isinstance(e, ChannelCreated):
                 self._chans.setdefault(
-                    e.channel, _Chan(call=e.call, name=e.name, party=e.party, extension=e.extension)
+                    e.channel,
+                    _Chan(call=e.call, name=e.name, party=e.party, extension=e.extension, created=e.ts),
                 )
                 continue
             chan = self._chans.get(getattr(e, "channel", ""))
@@ -404,6 +412,8 @@ class FsTranslator:
                     self._att_xfer[e.channel] = chan.partner
                 case UserEvent(name="CcagentResult"):
                     chan.result_reported = True
+                case ChannelJoinsCall():
+                    chan.call = e.call  # a picker / retriever took another call
 
     def connection_lost(self, ts: float) -> list[PbxEvent]:
         """End of a connection / capture file: the engine reconciles on the next snapshot."""
@@ -492,12 +502,14 @@ class FsTranslator:
         elif member and member in self._chans:
             call = self._chans[member].call
             parent = member
+        elif (loop_a := self._loopback_a_leg(e)) is not None:
+            call = self._chans[loop_a].call
         else:
             call = uuid
         outbound = e.get("Call-Direction") == "outbound"
         dest = e.get("Caller-Destination-Number") or ""
         originated = parent is None and outbound
-        chan = _Chan(call=call, name=name, party=party, extension=ext, parent=parent)
+        chan = _Chan(call=call, name=name, party=party, extension=ext, parent=parent, created=ts)
         self._chans[uuid] = chan
         out: list[PbxEvent] = [
             ChannelCreated(
@@ -514,6 +526,8 @@ class FsTranslator:
                 originated=originated,
             )
         ]
+        if (loop_a := self._loopback_a_leg(e)) is not None:
+            out.append(LocalPair(ts=ts, channel=loop_a, call=call, other=uuid))
         if parent is not None:
             chan.dial_open = True
             if parent == member and other != member:
@@ -536,6 +550,20 @@ class FsTranslator:
             out.append(DialBegin(ts=ts, channel="", call=call, dest=uuid, dial_string=dest or name or None))
         out += self._vars(e, ts, chan, uuid)
         return out
+
+    def _loopback_a_leg(self, e: dict[str, str]) -> str | None:
+        """The known ``loopback/...-a`` half of a ``loopback/...-b`` channel being created, if any.
+
+        A loopback B leg (FusionPBX dials a ring-group member that is not a directory user, or a
+        nested group, through ``loopback/``) starts with its own call UUID and no Other-Leg: only
+        ``variable_other_loopback_leg_uuid`` ties it to its A half, which the customer dialled.
+        Put in the A half's call and paired with it (LocalPair), the phone the B half rings is
+        the customer's agent, and the pair's mid-call exit ends nothing (R-LEG-4).
+        """
+        if e.get("variable_loopback_leg") != "B":
+            return None
+        peer = e.get("variable_other_loopback_leg_uuid") or ""
+        return peer if peer in self._chans and peer != e.get("Unique-ID") else None
 
     def _on_seen(self, e: dict[str, str], ts: float) -> list[PbxEvent]:
         # CHANNEL_OUTGOING can precede CHANNEL_CREATE and lacks the cc_* variables: never create from it
@@ -633,6 +661,7 @@ class FsTranslator:
         if ca is None or cb is None or a == b:
             return out
         bridge = f"{a}/{b}"
+        out += self._bridged_across_calls(ts, a, ca, b, cb)
         # attended transfer completed: the consulted channel is bridged with the transferor's old partner
         for consult, other in ((a, b), (b, a)):
             transferor = self._consults.get(consult)
@@ -666,6 +695,20 @@ class FsTranslator:
                 for c in [c for c, t in self._consults.items() if t == x]:
                     self._consults.pop(c, None)
         return out
+
+    def _bridged_across_calls(self, ts: float, a: str, ca: _Chan, b: str, cb: _Chan) -> list[PbxEvent]:
+        """A bridge between two calls: the newer channel, if it started its own call, joins the other.
+
+        The intercept or valet ``bridge`` event says so first; when it was lost (a reconnect gap),
+        the bridge of the picker / retriever with the caller still tells, so the call is not split
+        into a missed call and a phantom one (R-LEG-4, R-PBX-5).
+        """
+        if ca.call == cb.call:
+            return []
+        newer, nchan, older = (a, ca, b) if ca.created > cb.created else (b, cb, a)
+        if nchan.call != newer:
+            return []
+        return self._joins(ts, newer, nchan, older, JoinHow.BRIDGE)
 
     def _on_unbridge(self, e: dict[str, str], ts: float) -> list[PbxEvent]:
         a = e.get("Bridge-A-Unique-ID") or e.get("Unique-ID", "")
@@ -738,7 +781,33 @@ class FsTranslator:
             out.append(self._spy(ts, uuid, chan, data.strip(), SpyMode.BARGE))
         elif app == "att_xfer" and chan.partner is not None:
             self._att_xfer[uuid] = chan.partner
+        elif app == "intercept":
+            out += self._intercept(ts, uuid, chan, data)
+        elif app == "record_session" and data.strip():
+            # the leg's recording reference (R-LEG-1): record_session's argument is the file path
+            path = data.strip().split()[0]
+            out.append(
+                VariableSet(ts=ts, channel=uuid, call=chan.call, name=self.recording_variable, value=path)
+            )
         return out
+
+    def _intercept(self, ts: float, uuid: str, chan: _Chan, data: str) -> list[PbxEvent]:
+        """``intercept [-bleg] <uuid>`` on the picker's channel: it takes that call (R-LEG-4 pickup).
+
+        FusionPBX's ``**101`` / group intercept (and a bare dialplan ``intercept``) run it on the
+        picker's own, answered, call; FreeSWITCH then answers the caller, hangs up the ringing
+        phone (PICKED_OFF) and bridges the caller with the picker.
+        """
+        target = data.split()[-1] if data.split() else ""
+        return self._joins(ts, uuid, chan, target, JoinHow.PICKUP)
+
+    def _joins(self, ts: float, uuid: str, chan: _Chan, target: str, how: JoinHow) -> list[PbxEvent]:
+        """``uuid`` (a picker / retriever on a call of its own) now belongs to ``target``'s call."""
+        taken = self._chans.get(target)
+        if taken is None or taken.call == chan.call:
+            return []
+        chan.call = taken.call
+        return [ChannelJoinsCall(ts=ts, channel=uuid, call=taken.call, target=target, how=how)]
 
     def _spy(self, ts: float, uuid: str, chan: _Chan, spyee: str, mode: SpyMode) -> SpyStarted:
         target = self._chans.get(spyee)
@@ -798,6 +867,8 @@ class FsTranslator:
         sub = e.get("Event-Subclass", "")
         if sub == "callcenter::info":
             return self._on_callcenter(e, ts)
+        if sub == "valet_parking::info":
+            return self._on_valet(e, ts)
         uuid = e.get("Unique-ID", "")
         if not uuid:
             return []  # a switch-wide CUSTOM event (sofia::register...): no call to attach it to
@@ -814,6 +885,26 @@ class FsTranslator:
         if chan is not None:
             out += self._vars(e, ts, chan, uuid)
         return out
+
+    def _on_valet(self, e: dict[str, str], ts: float) -> list[PbxEvent]:
+        """mod_valet_parking: ``hold`` parks the caller, ``bridge`` hands it to its retriever.
+
+        A park by SIP REFER to the valet extension has no transfer event of its own; the
+        retriever dials the lot on a call of its own, and ``Bridge-To-UUID`` names its channel
+        (R-LEG-4 park and retrieve).
+        """
+        uuid = e.get("Unique-ID", "")
+        chan = self._chans.get(uuid)
+        if chan is None:
+            return []
+        action = e.get("Action", "")
+        if action == "hold":
+            return [Parked(ts=ts, channel=uuid, call=chan.call, lot=e.get("Valet-Extension") or None)]
+        retriever = e.get("Bridge-To-UUID", "")
+        rchan = self._chans.get(retriever)
+        if action == "bridge" and rchan is not None:
+            return self._joins(ts, retriever, rchan, uuid, JoinHow.UNPARK)
+        return []
 
     def _on_callcenter(self, e: dict[str, str], ts: float) -> list[PbxEvent]:
         action = e.get("CC-Action", "")
