@@ -91,13 +91,15 @@ def parse_zone(name: str, option: str = "--tz") -> ZoneInfo:
 
 
 def local_zone(environ: Mapping[str, str] | None = None, localtime: Path = Path("/etc/localtime")) -> tzinfo:
-    """The machine's zone with its DST rules, as the C library finds it: ``TZ``, else
-    ``/etc/localtime`` (by the name it links to, else its content), else UTC.
+    """The machine's zone with its DST rules, as the C library finds it: ``TZ`` (set but empty
+    means UTC), else ``/etc/localtime`` (by the name it links to, else its content), else UTC.
 
     ``datetime.astimezone()`` alone would give today's fixed offset, which is wrong by an hour for
     half of the year's rows where the zone has summer time.
     """
     env = os.environ if environ is None else environ
+    if "TZ" in env and not env["TZ"].strip(":"):
+        return UTC
     tz_env = env.get("TZ", "").removeprefix(":")
     if tz_env:
         try:
@@ -111,7 +113,7 @@ def local_zone(environ: Mapping[str, str] | None = None, localtime: Path = Path(
     try:
         target = str(localtime.resolve())
         if "/zoneinfo/" in target:
-            return ZoneInfo(target.split("/zoneinfo/", 1)[1])
+            return ZoneInfo(target.split("/zoneinfo/", 1)[1].removeprefix("posix/"))
     except (ZoneInfoNotFoundError, ValueError, OSError):
         pass
     try:

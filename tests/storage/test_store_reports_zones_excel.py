@@ -211,6 +211,8 @@ def test_local_zone_follows_tz_then_etc_localtime(tmp_path: Path) -> None:
     link = tmp_path / "localtime"
     link.symlink_to(kyiv_file)
     assert local_zone({}, localtime=link) == KYIV
+    assert local_zone({"TZ": ""}, localtime=link) is UTC  # set but empty: UTC, as libc has it
+    assert local_zone({"TZ": "Asia/Tokyo"}, localtime=link) == ZoneInfo("Asia/Tokyo")  # TZ first
     # a copied file (no name to go by): its rules, summer and winter
     copy = tmp_path / "copied"
     copy.write_bytes(_tzif("Europe/Kyiv"))
