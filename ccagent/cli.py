@@ -117,11 +117,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return EX_DATAERR
     finally:
         engine.dispose()
-    if args.excel:
+    out = getattr(sys.stdout, "buffer", None) if args.excel else None
+    if out is not None:
         # bytes, whatever the terminal's locale: the BOM and the Cyrillic must reach the file as UTF-8
         sys.stdout.flush()
-        sys.stdout.buffer.write(text.encode("utf-8"))
-        sys.stdout.buffer.flush()
+        out.write(text.encode("utf-8"))
+        out.flush()
     else:
         sys.stdout.write(text)
     return 0
