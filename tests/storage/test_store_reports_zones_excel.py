@@ -30,6 +30,7 @@ from ccagent.app.reports import (
 from ccagent.cli import main
 from ccagent.core.legs.model import Direction, Disposition
 from ccagent.storage.repositories import CallStore
+from tests.statements import statements
 
 TRACES = Path(__file__).resolve().parents[1] / "traces" / "asterisk"
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -322,6 +323,18 @@ def test_calls_filter_any_leg_for_people_and_queues_the_call_for_project_and_res
         "xfer",
         "dial",
     ]
+
+
+def test_a_filtered_report_is_one_statement_whatever_the_rows(floor: Engine) -> None:
+    with statements(floor) as seen:
+        rows = query_calls(
+            floor,
+            employee=["Олена", "Іван Петренко"],
+            queue="support",
+            extension="102",
+            project="spring-sale",
+        )
+    assert _ids(rows) == ["dial"] and len(seen) == 1
 
 
 def test_cli_filters_repeat_and_result_is_the_disposition(
