@@ -23,13 +23,14 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from sqlalchemy import Engine
 
 from ccagent.storage.reports_repo import ReportFilters, ReportRepo
 from ccagent.storage.views import report_call_legs, report_calls
+
+if TYPE_CHECKING:  # the SQL is the repository's; this module only passes the engine on
+    from sqlalchemy import Engine
 
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
