@@ -13,6 +13,7 @@ import logging
 import math
 import sys
 from collections.abc import Callable, Sequence
+from datetime import tzinfo
 from os import EX_DATAERR, EX_NOINPUT, EX_USAGE
 from pathlib import Path
 from typing import NoReturn
@@ -81,7 +82,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ccagent.app.reports import parse_time_bound, report
+    from ccagent.app.reports import local_zone, parse_time_bound, report
     from ccagent.storage import db
 
     config = _load(args)
@@ -90,28 +91,51 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if missing is not None:
         print(f"ccagent report: no database at {missing}", file=sys.stderr)
         return EX_NOINPUT
+    tz = args.tz if args.tz is not None else local_zone()
     engine = db.make_engine(url)
     try:
-        date_from = parse_time_bound(args.date_from, "--from") if args.date_from is not None else None
-        date_to = parse_time_bound(args.date_to, "--to") if args.date_to is not None else None
+        date_from = parse_time_bound(args.date_from, "--from", tz) if args.date_from is not None else None
+        date_to = parse_time_bound(args.date_to, "--to", tz) if args.date_to is not None else None
         if date_from and date_to and date_to < date_from:
             raise ValueError(f"--to: {args.date_to!r} is before --from {args.date_from!r}")
         text = report(
             engine,
             args.kind,
-            args.format,
+            "csv" if args.excel else (args.format or "table"),
             date_from=date_from,
             date_to=date_to,
             extension=args.extension,
             disposition=args.disposition,
+            employee=args.employee,
+            queue=args.queue,
+            project=args.project,
+            tz=tz,
+            excel=args.excel,
         )
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return EX_DATAERR
     finally:
         engine.dispose()
-    sys.stdout.write(text)
+    out = getattr(sys.stdout, "buffer", None) if args.excel else None
+    if out is not None:
+        # bytes, whatever the terminal's locale: the BOM and the Cyrillic must reach the file as UTF-8
+        sys.stdout.flush()
+        out.write(text.encode("utf-8"))
+        out.flush()
+    else:
+        sys.stdout.write(text)
     return 0
+
+
+def _zone_arg(text: str) -> tzinfo:
+    """argparse type of ``--tz``: the error names the option (argparse adds 'argument --tz:')."""
+    from ccagent.app.reports import parse_zone
+
+    try:
+        return parse_zone(text, option="time zone")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("time zone: ")) from None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -190,17 +214,45 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("files", nargs="+", help="capture files; several = successive connections")
     sp.set_defaults(func=_cmd_ingest)
 
-    sp = sub.add_parser("report", help="print a report from the database")
+    sp = sub.add_parser(
+        "report",
+        help="print a report from the database",
+        description="Filters combine (all must hold); a repeated filter is any of its values.",
+    )
     with_config(sp)
     sp.add_argument("kind", choices=("legs", "calls"))
     sp.add_argument("--db", help="database URL (default: from config)")
-    sp.add_argument("--from", dest="date_from", help="start (ISO date/time, UTC), inclusive")
-    sp.add_argument("--to", dest="date_to", help="end (ISO date/time, UTC), exclusive")
-    sp.add_argument("--extension")
     sp.add_argument(
-        "--disposition", choices=("answered", "missed", "abandoned", "busy", "no_answer", "failed")
+        "--tz",
+        type=_zone_arg,
+        metavar="ZONE",
+        help="IANA time zone for the times shown and for --from/--to without an offset "
+        "(default: this machine's zone, from TZ or /etc/localtime)",
     )
-    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sp.add_argument("--from", dest="date_from", help="start (ISO date/time, in --tz), inclusive")
+    sp.add_argument("--to", dest="date_to", help="end (ISO date/time, in --tz), exclusive")
+    sp.add_argument("--extension", action="append", help="the leg's extension (calls: any leg); repeatable")
+    sp.add_argument(
+        "--employee", action="append", help="the mapped employee name (calls: any leg); repeatable"
+    )
+    sp.add_argument("--queue", action="append", help="the queue (calls: any leg); repeatable")
+    sp.add_argument("--project", action="append", help="the outbound project's id; repeatable")
+    sp.add_argument(
+        "--disposition",
+        "--result",
+        action="append",
+        choices=("answered", "missed", "abandoned", "busy", "no_answer", "failed"),
+        metavar="RESULT",
+        help="answered, missed, abandoned, busy, no_answer or failed (calls: the call's result, "
+        "legs: the leg's); repeatable",
+    )
+    fmt = sp.add_mutually_exclusive_group()
+    fmt.add_argument("--format", choices=("table", "csv", "json"), default=None, help="default: table")
+    fmt.add_argument(
+        "--excel",
+        action="store_true",
+        help="CSV for Excel (ru/uk locales): UTF-8 with BOM, ';', decimal comma, formula-safe cells",
+    )
     sp.set_defaults(func=_cmd_report)
 
     sp = sub.add_parser("demo", help="simulated PBX + daemon + SQLite: a compressed busy hour")
