@@ -26,6 +26,7 @@
 # Undo with scripts/uninstall.sh (keeps the config, the data and the user).
 set -euo pipefail
 
+umask 022  # the venv and /usr/share/ccagent readable by the service whatever root's umask is
 src="$(cd "$(dirname "$0")/.." && pwd)"
 root=/
 wheel=
@@ -117,9 +118,8 @@ fi
 
 # --- the shipped files, the config, the state directory --------------------------------------------
 "$venv/bin/ccagent" files write --force "$p/usr/share/ccagent" | sed 's/^/install.sh: /'
-install -d -m 0755 "$p/etc"
+mkdir -p "$p/etc" "$p/var/lib"  # (existing system directories keep their modes)
 install -d -m 0750 -o 0 -g "$gid" "$p/etc/ccagent"
-install -d -m 0755 "$p/var/lib"
 install -d -m 0750 -o "$uid" -g "$gid" "$p/var/lib/ccagent"
 config="$p/etc/ccagent/ccagent.yaml"
 if [ ! -e "$config" ]; then
@@ -144,8 +144,8 @@ as_service "$venv/bin/ccagent" db upgrade -c "$config" "${db_args[@]}" | sed 's/
 
 # --- the unit ---------------------------------------------------------------------------------------
 unit="$p/etc/systemd/system/ccagent.service"
-install -d -m 0755 "$p/etc/systemd" "$p/etc/systemd/system"
-if ! cmp -s "$p/usr/share/ccagent/systemd/ccagent.service" "$unit"; then
+mkdir -p "$p/etc/systemd/system"
+if ! cmp -s "$p/usr/share/ccagent/systemd/ccagent.service" "$unit"; then  # local edits: a drop-in
   install -m 0644 -o 0 -g 0 "$p/usr/share/ccagent/systemd/ccagent.service" "$unit"
   changed=1
   say "installed /etc/systemd/system/ccagent.service"
