@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_demo)
     __import__("ccagent.app.project_cli", fromlist=["register"]).register(sub)
     __import__("ccagent.app.agent_cli", fromlist=["register"]).register(sub)
+    __import__("ccagent.app.files", fromlist=["register"]).register(sub)
     return p
 
 

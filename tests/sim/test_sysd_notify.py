@@ -70,7 +70,7 @@ def test_r_ops_5_unit_file_is_notify_watchdog_and_hardened() -> None:
         "WatchdogSec": "30",
         "Restart": "on-failure",
         "RestartSec": "2",
-        "ExecStart": "/usr/local/bin/ccagent run --config /etc/ccagent/ccagent.yaml",
+        "ExecStart": "/opt/ccagent/bin/ccagent run --config /etc/ccagent/ccagent.yaml",  # scripts/install.sh
         "User": "ccagent",
         "StateDirectory": "ccagent",
         "WorkingDirectory": "/var/lib/ccagent",
