@@ -57,7 +57,27 @@ def _secret_must_be_text(value: Any) -> Any:
     return value
 
 
-class AsteriskConfig(_Section):
+class _DialOut(_Section):
+    """Where dialer calls go out on this PBX (issue 13; docs/configuration.md, "Dialing out").
+    No trunk by default: a project dials only once one is set here or in its settings."""
+
+    number_format: Literal["e164", "e164_digits", "national"] = "e164"
+    strip_prefix: str = Field("", pattern=r"^\+?[0-9*#]{0,16}$")
+    add_prefix: str = Field("", pattern=r"^\+?[0-9*#]{0,16}$")
+    caller_id: str | None = Field(None, pattern=r"^\+?[0-9]{2,20}$")
+
+    def _check_dial(self, template: str, word: str, trunk: str | None) -> None:
+        from ccagent.core.dialstring import TRUNK_RE, check_template
+
+        try:
+            check_template(template, word)
+        except ValueError as exc:
+            raise ValueError(f"dial_string: {exc}") from None
+        if trunk is not None and not TRUNK_RE.match(trunk):
+            raise ValueError(f"{word}: 1-64 letters, digits, '_', '.', ':', '@' or '-'")
+
+
+class AsteriskConfig(_DialOut):
     host: str = "127.0.0.1"
     port: int = Field(5038, ge=1, le=65535)
     username: str = "ccagent"
@@ -67,6 +87,8 @@ class AsteriskConfig(_Section):
     reconnect_min_s: float = Field(0.5, gt=0, le=3600)
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
     events_filter: list[str] | None = None
+    dial_string: str = "PJSIP/{number}@{trunk}"  # FreePBX outbound routes: Local/{number}@from-internal
+    trunk: str | None = None
 
     _secret_text = field_validator("secret", mode="before")(_secret_must_be_text)
 
@@ -74,10 +96,11 @@ class AsteriskConfig(_Section):
     def _backoff_order(self) -> AsteriskConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        self._check_dial(self.dial_string, "trunk", self.trunk)
         return self
 
 
-class FreeswitchConfig(_Section):
+class FreeswitchConfig(_DialOut):
     host: str = "127.0.0.1"
     port: int = Field(8021, ge=1, le=65535)
     password: SecretStr = SecretStr("")
@@ -88,11 +111,14 @@ class FreeswitchConfig(_Section):
     ping_timeout_s: float = Field(5.0, gt=0, le=600)
     reconnect_min_s: float = Field(0.5, gt=0, le=3600)
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    dial_string: str = "sofia/gateway/{gateway}/{number}"
+    gateway: str | None = None
 
     @model_validator(mode="after")
     def _backoff_order(self) -> FreeswitchConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        self._check_dial(self.dial_string, "gateway", self.gateway)
         return self
 
 

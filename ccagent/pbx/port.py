@@ -26,11 +26,13 @@ from typing import Any, Protocol
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.dialer.engine import Originate
+from ccagent.core.dialstring import NumberFormat
 from ccagent.core.projects import Project
 
 __all__ = [
     "DemoStream",
     "DialPlan",
+    "dial_format",
     "Live",
     "Originator",
     "PbxAdapter",
@@ -138,6 +140,17 @@ class DialPlan:
     context: str
     exten: str
     variables: tuple[tuple[str, str], ...] = ()
+    #: Where the call goes out: the configured dial string with its trunk filled in (``{number}``
+    #: left), the number's format and the caller ID when the project sets none (issue 13).
+    dial: str = ""
+    number_format: NumberFormat = NumberFormat()
+    caller_id: str | None = None
+
+
+def dial_format(section: Any, region: str) -> NumberFormat:
+    """A PBX section's number format (``pbx.asterisk`` / ``pbx.freeswitch``: ``number_format``,
+    ``strip_prefix``, ``add_prefix``); ``national`` writes numbers of ``region`` nationally."""
+    return NumberFormat(section.number_format, section.strip_prefix, section.add_prefix, region)
 
 
 class DemoStream(Protocol):
@@ -214,7 +227,9 @@ class PbxAdapter(Protocol):
         ...
 
     def dial_plan(self, project: Project, *, connect_deadline_s: float) -> DialPlan:
-        """Where the shipped dialplan runs this project's answered calls."""
+        """Where the shipped dialplan runs this project's answered calls, and the dial string its
+        originates use.  Raises ``ProjectError`` naming the key when the project has no usable
+        target (no trunk configured, a template that does not read)."""
         ...
 
     async def set_paused(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ccagent.config import Config
+from ccagent.core.dialstring import fill_dial_string, number_format_of
 from ccagent.core.projects import Project
 from ccagent.pbx.ami import actions
 from ccagent.pbx.ami.capture import iter_ami_capture
@@ -25,7 +26,7 @@ from ccagent.pbx.ami.originate import AmiOriginator, pause_action
 from ccagent.pbx.ami.parser import AmiMessage, AmiParser
 from ccagent.pbx.ami.translate import AmiTranslator
 from ccagent.pbx.capture import detect_format
-from ccagent.pbx.port import DialPlan, Live, PipelineOps, Step
+from ccagent.pbx.port import DialPlan, Live, PipelineOps, Step, dial_format
 
 __all__ = ["DEMO_EMPLOYEES", "DEMO_SCENARIOS", "AmiAdapter", "AmiDemo", "make_step"]
 
@@ -168,7 +169,20 @@ class AmiAdapter:
             variables.append(("CCAGENT_MESSAGE", str(s["message"])))
         if kind == "robot" and s.get("robot_context"):
             variables.append(("CCAGENT_ROBOT_AGI", str(s["robot_context"])))
-        return DialPlan(context=context, exten="{number}", variables=tuple(variables))
+        a = self.config.pbx.asterisk
+        return DialPlan(
+            context=context,
+            exten="{number}",
+            variables=tuple(variables),
+            dial=fill_dial_string(
+                str(s.get("dial_string", a.dial_string)),
+                s.get("trunk", a.trunk),
+                trunk_word="trunk",
+                where="pbx.asterisk.trunk",
+            ),
+            number_format=number_format_of(s, dial_format(a, self.config.projects.default_region)),
+            caller_id=a.caller_id,
+        )
 
     async def set_paused(
         self, agent: str, paused: bool, *, queue: str | None, reason: str | None, timeout: float
