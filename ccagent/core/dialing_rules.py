@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
-from ccagent.core.projects import ContactState, ProjectError
 from ccagent.core.dialstring import DIAL_SETTINGS, check_dial_settings
+from ccagent.core.projects import ContactState, ProjectError
 
 
 class Outcome(StrEnum):

@@ -118,15 +118,14 @@ def check_dial_settings(settings: Mapping[str, Any]) -> None:
     if "trunk" in settings and not TRUNK_RE.match(settings["trunk"]):
         raise ProjectError("settings.trunk: 1-64 letters, digits, '_', '.', ':', '@' or '-'")
     if "dial_string" in settings:
-        errors = []
-        for word in ("trunk", "gateway"):
+        errors: list[str] = []
+        for word in ("trunk", "gateway"):  # the project does not know its PBX: either word reads
             try:
                 check_template(settings["dial_string"], word)
-                errors = []
                 break
             except ValueError as exc:
                 errors.append(str(exc))
-        if errors:
+        else:
             raise ProjectError(f"settings.dial_string: {errors[0]}")
     if "number_format" in settings and settings["number_format"] not in NUMBER_FORMATS:
         raise ProjectError(f"settings.number_format: must be one of {', '.join(NUMBER_FORMATS)}")

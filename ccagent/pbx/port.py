@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +32,6 @@ from ccagent.core.projects import Project
 __all__ = [
     "DemoStream",
     "DialPlan",
-    "dial_format",
     "Live",
     "Originator",
     "PbxAdapter",
@@ -40,6 +39,7 @@ __all__ = [
     "Session",
     "Step",
     "Translator",
+    "dial_format",
 ]
 
 
@@ -143,7 +143,7 @@ class DialPlan:
     #: Where the call goes out: the configured dial string with its trunk filled in (``{number}``
     #: left), the number's format and the caller ID when the project sets none (issue 13).
     dial: str = ""
-    number_format: NumberFormat = NumberFormat()
+    number_format: NumberFormat = field(default_factory=NumberFormat)
     caller_id: str | None = None
 
 

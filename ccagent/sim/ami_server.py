@@ -97,6 +97,7 @@ class SimAsterisk:
         #: ``Local/number@context``): anything else is refused as a real Asterisk refuses a
         #: channel it cannot create.  The lab's trunk by default; tests name their own.
         self.trunks = set(trunks)
+        self.originated: list[str] = []  # the Channel of every Originate received, refused or not
         self._secret = secret
         self.host = host
         self.port = port
@@ -423,6 +424,7 @@ class SimAsterisk:
         elif name == "coreshowchannels":
             self._core_show_channels(conn, action)
         elif name == "originate":
+            self.originated.append(action.get("Channel", ""))
             if not self.knows_channel(action.get("Channel", "")):
                 self.stats.originates_refused += 1
                 self._reply(conn, action, [("Response", "Error"), ("Message", "Originate failed")])

@@ -101,7 +101,7 @@ class ProjectRun:
     # The PBX dial string with the trunk filled in and ``{number}`` left (the adapter's, from config
     # and the project's settings; issue 13), and how the contact's E.164 number is written into it.
     dial: str = ""
-    number_format: NumberFormat = NumberFormat()
+    number_format: NumberFormat = field(default_factory=NumberFormat)
 
 
 @dataclass(frozen=True, slots=True)
