@@ -89,6 +89,10 @@ class AsteriskConfig(_DialOut):
     events_filter: list[str] | None = None
     dial_string: str = "PJSIP/{number}@{trunk}"  # FreePBX outbound routes: Local/{number}@from-internal
     trunk: str | None = None
+    # queue member interface for pause/unpause (FreePBX: Local/{ext}@from-queue/n)
+    agent_interface: str = Field(
+        "PJSIP/{ext}", pattern=r"^[A-Za-z0-9_]+/[A-Za-z0-9_./@:;-]*\{ext\}[A-Za-z0-9_./@:;-]*$"
+    )
 
     _secret_text = field_validator("secret", mode="before")(_secret_must_be_text)
 
@@ -113,6 +117,19 @@ class FreeswitchConfig(_DialOut):
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
     dial_string: str = "sofia/gateway/{gateway}/{number}"
     gateway: str | None = None
+    # mod_callcenter agent names: a template ({ext}@{domain} on FusionPBX, with the domain written
+    # out) and, for agents named otherwise (FusionPBX UUIDs), an explicit agent name -> extension
+    agent_name: str = Field("{ext}@default", pattern=r"^[A-Za-z0-9_.@:-]*\{ext\}[A-Za-z0-9_.@:-]*$")
+    agents: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agent_extensions_as_text(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):  # YAML reads `uuid: 101` with an int value
+            return {
+                k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in value.items()
+            }
+        return value
 
     @model_validator(mode="after")
     def _backoff_order(self) -> FreeswitchConfig:

@@ -206,7 +206,12 @@ class PbxAdapter(Protocol):
 
     @property
     def agent_option(self) -> tuple[str, str]:
-        """How ``ccagent agent pause`` names an agent on this PBX: (option, default template)."""
+        """How ``ccagent agent pause`` names an agent on this PBX: (option, configured template)."""
+        ...
+
+    def agent_name(self, extension: str) -> str:
+        """The PBX's name of the agent at ``extension`` for pause/unpause (the configured queue
+        member interface or mod_callcenter agent name / mapping; issue 13)."""
         ...
 
     def live(self, ops: PipelineOps, *, clock: Callable[[], float], queue_size: int) -> Live:

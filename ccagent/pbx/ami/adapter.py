@@ -98,15 +98,21 @@ class AmiAdapter:
     """The Asterisk adapter, bound to one configuration (``pbx.asterisk``, ``legs``)."""
 
     name = "asterisk"
-    agent_option = ("--interface", "PJSIP/{ext}")
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.agent_option = ("--interface", config.pbx.asterisk.agent_interface)
         self.translator = AmiTranslator(
             project_variable=config.legs.project_variable,
             extension_pattern=config.legs.extension_pattern,
             recording_variable=config.legs.recording_variable,
+            member_interface=config.pbx.asterisk.agent_interface,
         )
+
+    def agent_name(self, extension: str) -> str:
+        """The queue member interface of ``extension`` (``pbx.asterisk.agent_interface``:
+        ``PJSIP/101``, FreePBX ``Local/101@from-queue/n``)."""
+        return self.config.pbx.asterisk.agent_interface.replace("{ext}", extension)
 
     # -- the live daemon ---------------------------------------------------------------------------
     def live(self, ops: PipelineOps, *, clock: Callable[[], float], queue_size: int) -> Live:

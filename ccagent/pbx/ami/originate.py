@@ -21,6 +21,8 @@ from ccagent.pbx.ami.client import AmiActionTimeout, AmiConnectionLost
 __all__ = ["AmiOriginator", "originate_action", "pause_action", "spy_action"]
 
 _IFACE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.+*#@:-]+$")
+#: A queue member interface: ``PJSIP/101``, FreePBX ``Local/101@from-queue/n`` (issue 13).
+_MEMBER = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.+*#@:/-]+$")
 #: A complete dial string (``PJSIP/0441234567@trunk``, ``Local/0441234567@from-internal/n``): the
 #: config's template checked its literal text; this keeps any other value off the wire.
 _DIAL = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_./@:;+*#=-]+$")
@@ -63,7 +65,7 @@ def pause_action(
     interface: str, paused: bool, *, queue: str | None = None, reason: str | None = None
 ) -> A.Action:
     """``ccagent agent pause|ready``: QueuePause on the PBX (the PBX's own event updates the state)."""
-    if not _IFACE.match(interface):
+    if not _MEMBER.match(interface):
         raise A.ActionError(f"interface: {interface[:40]!r} must look like PJSIP/101")
     return A.queue_pause(interface, paused, queue=queue, reason=reason if paused else None)
 

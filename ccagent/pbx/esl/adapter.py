@@ -124,14 +124,24 @@ class EslAdapter:
     """The FreeSWITCH adapter, bound to one configuration (``pbx.freeswitch``, ``legs``)."""
 
     name = "freeswitch"
-    agent_option = ("--agent", "{ext}@default")
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        fs = config.pbx.freeswitch
+        self.agent_option = ("--agent", fs.agent_name)
+        self._agent_of_ext = {ext: name for name, ext in fs.agents.items()}
         self.translator = FsTranslator(
             project_variable=config.legs.project_variable,
             extension_pattern=config.legs.extension_pattern,
             recording_variable=config.legs.recording_variable,
+            agents=fs.agents,
+        )
+
+    def agent_name(self, extension: str) -> str:
+        """mod_callcenter's name of the agent at ``extension``: ``pbx.freeswitch.agents`` (UUID
+        names, FusionPBX) else the ``agent_name`` template."""
+        return self._agent_of_ext.get(extension) or self.config.pbx.freeswitch.agent_name.replace(
+            "{ext}", extension
         )
 
     # -- the live daemon ---------------------------------------------------------------------------
