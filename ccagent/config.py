@@ -66,15 +66,25 @@ class _DialOut(_Section):
     add_prefix: str = Field("", pattern=r"^\+?[0-9*#]{0,16}$")
     caller_id: str | None = Field(None, pattern=r"^\+?[0-9]{2,20}$")
 
-    def _check_dial(self, template: str, word: str, trunk: str | None) -> None:
-        from ccagent.core.dialstring import TRUNK_RE, check_template
 
-        try:
-            check_template(template, word)
-        except ValueError as exc:
-            raise ValueError(f"dial_string: {exc}") from None
-        if trunk is not None and not TRUNK_RE.match(trunk):
-            raise ValueError(f"{word}: 1-64 letters, digits, '_', '.', ':', '@' or '-'")
+def _dial_template(word: str) -> Any:
+    """A field validator: a dial string template with ``{number}`` and ``{<word>}``."""
+
+    def check(value: str) -> str:
+        from ccagent.core.dialstring import check_template
+
+        check_template(value, word)  # its ValueError names what is wrong
+        return value
+
+    return field_validator("dial_string")(lambda cls, v: check(v))
+
+
+def _trunk_name(value: str | None) -> str | None:
+    from ccagent.core.dialstring import TRUNK_RE
+
+    if value is not None and not TRUNK_RE.match(value):
+        raise ValueError("1-64 letters, digits, '_', '.', ':', '@' or '-'")
+    return value
 
 
 class AsteriskConfig(_DialOut):
@@ -95,12 +105,13 @@ class AsteriskConfig(_DialOut):
     )
 
     _secret_text = field_validator("secret", mode="before")(_secret_must_be_text)
+    _dial = _dial_template("trunk")
+    _trunk = field_validator("trunk")(lambda cls, v: _trunk_name(v))
 
     @model_validator(mode="after")
     def _backoff_order(self) -> AsteriskConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
-        self._check_dial(self.dial_string, "trunk", self.trunk)
         return self
 
 
@@ -111,6 +122,8 @@ class FreeswitchConfig(_DialOut):
     event_format: Literal["plain", "json"] = "plain"
 
     _password_text = field_validator("password", mode="before")(_secret_must_be_text)
+    _dial = _dial_template("gateway")
+    _gateway = field_validator("gateway")(lambda cls, v: _trunk_name(v))
     ping_interval_s: float = Field(20.0, gt=0, le=3600)
     ping_timeout_s: float = Field(5.0, gt=0, le=600)
     reconnect_min_s: float = Field(0.5, gt=0, le=3600)
@@ -135,7 +148,6 @@ class FreeswitchConfig(_DialOut):
     def _backoff_order(self) -> FreeswitchConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
-        self._check_dial(self.dial_string, "gateway", self.gateway)
         return self
 
 

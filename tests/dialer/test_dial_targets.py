@@ -70,7 +70,7 @@ def test_config_keys_are_validated() -> None:
         ("freeswitch", {"dial_string": "sofia/gateway/{trunk}/{number}"}, "dial_string"),
         ("freeswitch", {"number_format": "intl"}, "number_format"),
     ):
-        with pytest.raises(ConfigError, match=field):
+        with pytest.raises(ConfigError, match=f"^pbx.{section}.{field}: "):
             parse_config({"pbx": {section: bad}})
 
 
