@@ -116,7 +116,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             )
         )
     pacer = _AtLeast(args.per_tick)
-    lab = {"context": "dialer", "exten": "support"}  # the lab's dialplan target
+    # the lab's dialplan target and trunk (the simulators know it); a deployment's come from its config
+    dial = "PJSIP/{number}@customers" if args.pbx == "asterisk" else "sofia/gateway/carrier/{number}"
+    lab = {"context": "dialer", "exten": "support", "dial": dial}
     service.start_project(ProjectRun("p1", queue="q", max_lines=n_contacts, caller_id="2000", **lab), pacer)
     service.engine.lost_after_s = 1e9  # the simulated PBX plays no calls here: keep them all "in progress"
     service.restore()

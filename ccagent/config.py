@@ -57,7 +57,37 @@ def _secret_must_be_text(value: Any) -> Any:
     return value
 
 
-class AsteriskConfig(_Section):
+class _DialOut(_Section):
+    """Where dialer calls go out on this PBX (issue 13; docs/configuration.md, "Dialing out").
+    No trunk by default: a project dials only once one is set here or in its settings."""
+
+    number_format: Literal["e164", "e164_digits", "national"] = "e164"
+    strip_prefix: str = Field("", pattern=r"^\+?[0-9*#]{0,16}$")
+    add_prefix: str = Field("", pattern=r"^\+?[0-9*#]{0,16}$")
+    caller_id: str | None = Field(None, pattern=r"^\+?[0-9]{2,20}$")
+
+
+def _dial_template(word: str) -> Any:
+    """A field validator: a dial string template with ``{number}`` and ``{<word>}``."""
+
+    def check(value: str) -> str:
+        from ccagent.core.dialstring import check_template
+
+        check_template(value, word)  # its ValueError names what is wrong
+        return value
+
+    return field_validator("dial_string")(lambda cls, v: check(v))
+
+
+def _trunk_name(value: str | None) -> str | None:
+    from ccagent.core.dialstring import TRUNK_RE
+
+    if value is not None and not TRUNK_RE.match(value):
+        raise ValueError("1-64 letters, digits, '_', '.', ':', '@' or '-'")
+    return value
+
+
+class AsteriskConfig(_DialOut):
     host: str = "127.0.0.1"
     port: int = Field(5038, ge=1, le=65535)
     username: str = "ccagent"
@@ -67,8 +97,16 @@ class AsteriskConfig(_Section):
     reconnect_min_s: float = Field(0.5, gt=0, le=3600)
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
     events_filter: list[str] | None = None
+    dial_string: str = "PJSIP/{number}@{trunk}"  # FreePBX outbound routes: Local/{number}@from-internal
+    trunk: str | None = None
+    # queue member interface for pause/unpause (FreePBX: Local/{ext}@from-queue/n)
+    agent_interface: str = Field(
+        "PJSIP/{ext}", pattern=r"^[A-Za-z0-9_]+/[A-Za-z0-9_./@:;-]*\{ext\}[A-Za-z0-9_./@:;-]*$"
+    )
 
     _secret_text = field_validator("secret", mode="before")(_secret_must_be_text)
+    _dial = _dial_template("trunk")
+    _trunk = field_validator("trunk")(lambda cls, v: _trunk_name(v))
 
     @model_validator(mode="after")
     def _backoff_order(self) -> AsteriskConfig:
@@ -77,17 +115,34 @@ class AsteriskConfig(_Section):
         return self
 
 
-class FreeswitchConfig(_Section):
+class FreeswitchConfig(_DialOut):
     host: str = "127.0.0.1"
     port: int = Field(8021, ge=1, le=65535)
     password: SecretStr = SecretStr("")
     event_format: Literal["plain", "json"] = "plain"
 
     _password_text = field_validator("password", mode="before")(_secret_must_be_text)
+    _dial = _dial_template("gateway")
+    _gateway = field_validator("gateway")(lambda cls, v: _trunk_name(v))
     ping_interval_s: float = Field(20.0, gt=0, le=3600)
     ping_timeout_s: float = Field(5.0, gt=0, le=600)
     reconnect_min_s: float = Field(0.5, gt=0, le=3600)
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    dial_string: str = "sofia/gateway/{gateway}/{number}"
+    gateway: str | None = None
+    # mod_callcenter agent names: a template ({ext}@{domain} on FusionPBX, with the domain written
+    # out) and, for agents named otherwise (FusionPBX UUIDs), an explicit agent name -> extension
+    agent_name: str = Field("{ext}@default", pattern=r"^[A-Za-z0-9_.@:-]*\{ext\}[A-Za-z0-9_.@:-]*$")
+    agents: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agent_extensions_as_text(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):  # YAML reads `uuid: 101` with an int value
+            return {
+                k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in value.items()
+            }
+        return value
 
     @model_validator(mode="after")
     def _backoff_order(self) -> FreeswitchConfig:

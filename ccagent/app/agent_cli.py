@@ -78,11 +78,14 @@ async def set_paused(
     *,
     queue: str | None = None,
     reason: str | None = None,
-    interface_template: str = "PJSIP/{ext}",
-    agent_template: str = "{ext}@default",
+    interface_template: str | None = None,
+    agent_template: str | None = None,
     timeout: float = 10.0,
 ) -> str:
-    """Pause (with a reason code) or unpause an agent on the configured PBX; returns its answer."""
+    """Pause (with a reason code) or unpause an agent on the configured PBX; returns its answer.
+
+    The agent's PBX name comes from the config (``pbx.asterisk.agent_interface``,
+    ``pbx.freeswitch.agent_name`` / ``agents``) unless a template is given on the command line."""
     if not extension.strip():
         raise ValueError("extension: empty")
     if not (timeout > 0 and math.isfinite(timeout)):
@@ -92,10 +95,13 @@ async def set_paused(
     adapter = pbx_adapter(config)
     option, _default = adapter.agent_option  # the PBX names its agents its own way
     template = {"--interface": interface_template, "--agent": agent_template}[option]
-    try:
-        target = template.format(ext=extension)
-    except (KeyError, IndexError, ValueError):
-        raise ValueError(f"{option}: {template!r} may only use {{ext}}") from None
+    if template is None:
+        target = adapter.agent_name(extension)
+    else:
+        try:
+            target = template.format(ext=extension)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"{option}: {template!r} may only use {{ext}}") from None
     return await adapter.set_paused(target, paused, queue=queue, reason=reason, timeout=timeout)
 
 
@@ -171,10 +177,11 @@ def register(subparsers: Any) -> None:
         if paused:
             p.add_argument("--reason", help="pause reason code (Asterisk PausedReason)")
         p.add_argument(
-            "--interface", default="PJSIP/{ext}", help="Asterisk member interface (default: %(default)s)"
+            "--interface", help="Asterisk member interface template (default: pbx.asterisk.agent_interface)"
         )
         p.add_argument(
-            "--agent", default="{ext}@default", help="FreeSWITCH agent name (default: %(default)s)"
+            "--agent",
+            help="FreeSWITCH agent name template (default: pbx.freeswitch.agents, then agent_name)",
         )
         p.add_argument(
             "--timeout", type=float, default=10.0, help="seconds to reach the PBX (default: %(default)s)"

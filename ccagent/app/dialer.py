@@ -671,7 +671,7 @@ def project_run(
         project.id,
         kind=kind,
         queue=project.queue if kind == "operators" else None,
-        caller_id=project.caller_id,
+        caller_id=project.caller_id or plan.caller_id,
         context=plan.context,
         exten=plan.exten,
         max_lines=int(s.get("max_channels") or 30),
@@ -679,6 +679,8 @@ def project_run(
         amd=bool(s.get("amd")),
         wrap_up_s=float(s.get("wrap_up_s") or 0.0),
         variables=plan.variables,
+        dial=plan.dial,
+        number_format=plan.number_format,
     )
 
 

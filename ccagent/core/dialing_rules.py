@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
+from ccagent.core.dialstring import DIAL_SETTINGS, check_dial_settings
 from ccagent.core.projects import ContactState, ProjectError
 
 
@@ -417,6 +418,7 @@ SETTINGS_KEYS: Mapping[str, str] = {
     "robot_context": "dialog robot: dialplan context / AGI / bot the answered call goes to",
     "abandon_target_pct": "predictive pacing target abandonment rate in % (R-PACE-2; default 3, at most 5)",
     "max_channels": "ceiling of simultaneous calls",
+    **DIAL_SETTINGS,  # where the calls go out (core/dialstring.py, issue 13)
 }
 
 
@@ -449,6 +451,7 @@ def check_settings(settings: Mapping[str, Any], *, unknown_ok: bool = False) -> 
                 "settings.abandon_target_pct: must be a number above 0 and at most "
                 f"{MAX_ABANDON_TARGET_PCT:g} (the legal caps: 3% FTC and Ofcom, 5% CRTC)"
             )
+    check_dial_settings(settings)
     rules_from_settings(settings)
 
 

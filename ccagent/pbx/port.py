@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ccagent.core import pbx_events as ev
 from ccagent.core.dialer.engine import Originate
+from ccagent.core.dialstring import NumberFormat
 from ccagent.core.projects import Project
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Session",
     "Step",
     "Translator",
+    "dial_format",
 ]
 
 
@@ -138,6 +140,17 @@ class DialPlan:
     context: str
     exten: str
     variables: tuple[tuple[str, str], ...] = ()
+    #: Where the call goes out: the configured dial string with its trunk filled in (``{number}``
+    #: left), the number's format and the caller ID when the project sets none (issue 13).
+    dial: str = ""
+    number_format: NumberFormat = field(default_factory=NumberFormat)
+    caller_id: str | None = None
+
+
+def dial_format(section: Any, region: str) -> NumberFormat:
+    """A PBX section's number format (``pbx.asterisk`` / ``pbx.freeswitch``: ``number_format``,
+    ``strip_prefix``, ``add_prefix``); ``national`` writes numbers of ``region`` nationally."""
+    return NumberFormat(section.number_format, section.strip_prefix, section.add_prefix, region)
 
 
 class DemoStream(Protocol):
@@ -193,7 +206,12 @@ class PbxAdapter(Protocol):
 
     @property
     def agent_option(self) -> tuple[str, str]:
-        """How ``ccagent agent pause`` names an agent on this PBX: (option, default template)."""
+        """How ``ccagent agent pause`` names an agent on this PBX: (option, configured template)."""
+        ...
+
+    def agent_name(self, extension: str) -> str:
+        """The PBX's name of the agent at ``extension`` for pause/unpause (the configured queue
+        member interface or mod_callcenter agent name / mapping; issue 13)."""
         ...
 
     def live(self, ops: PipelineOps, *, clock: Callable[[], float], queue_size: int) -> Live:
@@ -214,7 +232,9 @@ class PbxAdapter(Protocol):
         ...
 
     def dial_plan(self, project: Project, *, connect_deadline_s: float) -> DialPlan:
-        """Where the shipped dialplan runs this project's answered calls."""
+        """Where the shipped dialplan runs this project's answered calls, and the dial string its
+        originates use.  Raises ``ProjectError`` naming the key when the project has no usable
+        target (no trunk configured, a template that does not read)."""
         ...
 
     async def set_paused(

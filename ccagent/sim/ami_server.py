@@ -75,6 +75,7 @@ class SimStats:
     failed_logins: int = 0
     connections: int = 0
     actions: dict[str, int] = field(default_factory=dict)
+    originates_refused: int = 0  # to a trunk this Asterisk does not have
 
 
 class SimAsterisk:
@@ -89,8 +90,14 @@ class SimAsterisk:
         port: int = 0,
         on_originate: OriginateHook | None = None,
         version: str = "11.0.0",
+        trunks: Iterable[str] = ("customers",),
     ) -> None:
         self.username = username
+        #: Endpoints a ``TECH/number@endpoint`` Originate may dial through (and contexts for
+        #: ``Local/number@context``): anything else is refused as a real Asterisk refuses a
+        #: channel it cannot create.  The lab's trunk by default; tests name their own.
+        self.trunks = set(trunks)
+        self.originated: list[str] = []  # the Channel of every Originate received, refused or not
         self._secret = secret
         self.host = host
         self.port = port
@@ -105,6 +112,16 @@ class SimAsterisk:
         self._tasks: set[asyncio.Task[None]] = set()
         self._originate_seq = 0
         self._login_event = asyncio.Event()
+
+    def knows_channel(self, channel: str) -> bool:
+        """Can this Asterisk create ``channel``?  ``PJSIP/101`` (an endpoint of its own) always;
+        ``TECH/number@trunk`` only through a trunk (or Local context) it has."""
+        _tech, _, rest = channel.partition("/")
+        if not rest:
+            return False
+        if "@" not in rest:
+            return True
+        return rest.split("@", 1)[1].split("/", 1)[0] in self.trunks
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -407,6 +424,11 @@ class SimAsterisk:
         elif name == "coreshowchannels":
             self._core_show_channels(conn, action)
         elif name == "originate":
+            self.originated.append(action.get("Channel", ""))
+            if not self.knows_channel(action.get("Channel", "")):
+                self.stats.originates_refused += 1
+                self._reply(conn, action, [("Response", "Error"), ("Message", "Originate failed")])
+                return True
             self._reply(conn, action, [("Response", "Success"), ("Message", "Originate successfully queued")])
             if self.on_originate is not None:
                 result = self.on_originate(action)

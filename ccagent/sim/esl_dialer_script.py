@@ -85,7 +85,13 @@ class DialerEslServer(EslServer):
 
     async def _command(self, c: Any, cmd: str) -> bool:
         word, _, rest = cmd.partition(" ")
-        if c.authed and word == "bgapi" and rest.startswith("originate ") and self.on_originate is not None:
+        if (
+            c.authed
+            and word == "bgapi"
+            and rest.startswith("originate ")
+            and self.on_originate is not None
+            and self.originate_refusal(rest) is None  # refused: the plain BACKGROUND_JOB -ERR
+        ):
             self.commands.append(cmd)
             job = str(uuidlib.uuid4())
             await self._reply(c, f"+OK Job-UUID: {job}", f"Job-UUID: {job}\n")

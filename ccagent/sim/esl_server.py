@@ -58,8 +58,12 @@ class EslServer:
         autoplay: bool = True,
         wait_for_client: bool = True,
         preencode: tuple[str, ...] = (),
+        gateways: Iterable[str] = ("carrier",),
     ) -> None:
         self._password = password
+        #: mod_sofia gateways an ``originate sofia/gateway/<name>/...`` may use: anything else is
+        #: answered ``-ERR INVALID_GATEWAY`` as mod_sofia does.  The lab's by default.
+        self.gateways = set(gateways)
         self.host = host
         self.port = port
         self.speed = speed  # None = as fast as possible; 1.0 = recorded timing; 10.0 = ten times faster
@@ -286,8 +290,24 @@ class EslServer:
         if c.startswith(("uuid_kill", "uuid_transfer", "uuid_bridge", "callcenter_config", "uuid_setvar")):
             return "+OK\n"
         if c.startswith("originate"):
-            return f"+OK {self._origination_uuid(c)}\n"
+            refused = self.originate_refusal(c)
+            return refused or f"+OK {self._origination_uuid(c)}\n"
         return "-ERR " + (c.split(" ", 1)[0] or "empty") + " Command not found!\n"
+
+    def originate_refusal(self, cmd: str) -> str | None:
+        """mod_sofia's answer to an originate through a gateway it does not have, else ``None``."""
+        endpoint = cmd.removeprefix("originate").strip()
+        if endpoint.startswith("{"):
+            endpoint = endpoint.split("}", 1)[-1]
+        parts = endpoint.split(" ", 1)[0].split("/")
+        if (
+            len(parts) >= 3
+            and parts[0] == "sofia"
+            and parts[1] == "gateway"
+            and parts[2] not in self.gateways
+        ):
+            return "-ERR INVALID_GATEWAY\n"
+        return None
 
     @staticmethod
     def _origination_uuid(cmd: str) -> str:

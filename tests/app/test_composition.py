@@ -84,7 +84,10 @@ class _Recorder:
 
 def test_R_PRJ_5_the_dialer_runtime_is_built_from_its_parts_without_a_daemon(tmp_path: Path) -> None:
     config = parse_config(
-        {"pbx": {"type": "freeswitch"}, "database": {"url": f"sqlite:///{tmp_path / 'd.db'}"}}
+        {
+            "pbx": {"type": "freeswitch", "freeswitch": {"gateway": "acme-gw"}},
+            "database": {"url": f"sqlite:///{tmp_path / 'd.db'}"},
+        }
     )
     wiring = build(config)
     engine = wiring.engine

@@ -63,12 +63,12 @@ class SimPbx:
         self.sim: Any
         self.script: Any
         if kind == "asterisk":
-            self.sim = SimAsterisk(username="ccagent", secret=SECRET)
+            self.sim = SimAsterisk(username="ccagent", secret=SECRET, trunks=(TRUNK,))
             self.script = AmiDialerScript(
                 self.sim, outcome, agents=agents, clock=clock, speed=speed, wrap_s=wrap_s
             )
         else:
-            self.sim = DialerEslServer(password=SECRET)
+            self.sim = DialerEslServer(password=SECRET, gateways=(TRUNK,))
             self.script = FsDialerScript(
                 self.sim, outcome, agents=agents, clock=clock, speed=speed, wrap_s=wrap_s
             )
@@ -95,6 +95,11 @@ class SimPbx:
             self.script.login_agents()
 
 
+#: The trunk (Asterisk) / gateway (FreeSWITCH) of the e2e floor: a name in no capture, so the
+#: originates on the wire can only carry it because the config said so (issue 13).
+TRUNK = "acme-out"
+
+
 def config_for(port: int, db_url: str, pbx: str = "asterisk") -> Config:
     if pbx == "asterisk":
         pbx_cfg: dict[str, Any] = {
@@ -103,6 +108,7 @@ def config_for(port: int, db_url: str, pbx: str = "asterisk") -> Config:
                 "port": port,
                 "username": "ccagent",
                 "secret": SECRET,
+                "trunk": TRUNK,
                 "ping_interval_s": 5.0,
                 "ping_timeout_s": 5.0,
                 "reconnect_min_s": 0.05,
@@ -115,6 +121,7 @@ def config_for(port: int, db_url: str, pbx: str = "asterisk") -> Config:
             "freeswitch": {
                 "port": port,
                 "password": SECRET,
+                "gateway": TRUNK,
                 "ping_interval_s": 5.0,
                 "ping_timeout_s": 5.0,
                 "reconnect_min_s": 0.05,
@@ -137,6 +144,7 @@ class DialerDaemon(Daemon):
     ) -> None:
         wiring, live = daemon_parts(config, clock=clock)
         super().__init__(wiring, live, notifier=NullNotifier(), clock=clock)
+        self.config = config
         store = AttemptStore(self.wiring.engine)
         self.dialer = DialerService(
             store=store,
@@ -162,12 +170,20 @@ def make_contacts(spec: Mapping[str, Sequence[Sequence[str]]], rules: Mapping[st
     )
 
 
+def dial_for(config: Config) -> str:
+    """The e2e floor's dial string: the configured template with its trunk (issue 13)."""
+    if config.pbx.type == "asterisk":
+        return config.pbx.asterisk.dial_string.replace("{trunk}", TRUNK)
+    return config.pbx.freeswitch.dial_string.replace("{gateway}", TRUNK)
+
+
 def start_projects(daemon: DialerDaemon, projects: Sequence[Mapping[str, Any]]) -> None:
     for p in projects:
         p = dict(p)
         pacer = PredictivePacer() if p.pop("pacer", "progressive") == "predictive" else ProgressivePacer()
         if "variables" in p:
             p["variables"] = tuple(tuple(x) for x in p["variables"])
+        p.setdefault("dial", dial_for(daemon.config))  # what the adapter's dial plan would give
         daemon.dialer.start_project(lab_run(**p), pacer)
 
 

@@ -18,7 +18,7 @@ TRACES = Path(__file__).resolve().parents[1] / "traces"
 
 # The lab's dialplan target (the captures' ``dialer`` context, ``support`` extension): a test value,
 # not a production default (issue 12); a deployment's comes from its PBX adapter's dial plan.
-LAB_DIALPLAN = {"context": "dialer", "exten": "support"}
+LAB_DIALPLAN = {"context": "dialer", "exten": "support", "dial": "PJSIP/{number}@customers"}
 
 
 def lab_run(project_id: str, **kw: Any) -> ProjectRun:

@@ -37,6 +37,7 @@ def _cmd(**kw: object) -> Originate:
         timeout_s=20,
         channel_id="a1",
         variables=(("CCAGENT_PROJECT", "spring"), ("CCAGENT_ATTEMPT", "a1")),
+        dial="PJSIP/+380441234567@customers",  # the lab's trunk: a test value (issue 13)
     )
     base.update(kw)
     return Originate(**base)  # type: ignore[arg-type]
@@ -48,7 +49,11 @@ def test_R_PRJ_1_ami_originate_carries_channel_id_project_and_attempt() -> None:
     assert A.get_header(act, "ChannelId") == "a1"
     assert A.get_header(act, "Async") == "true" and A.get_header(act, "Timeout") == "20000"
     assert A.get_header(act, "CallerID") == '"Dialer" <2000>'
-    assert [v for k, v in act if k == "Variable"] == ["CCAGENT_PROJECT=spring", "CCAGENT_ATTEMPT=a1"]
+    assert [v for k, v in act if k == "Variable"] == [
+        "CCAGENT_PROJECT=spring",
+        "CCAGENT_ATTEMPT=a1",
+        "CCAGENT_DIAL=PJSIP/+380441234567@customers",  # for a dialplan that dials the customer itself
+    ]
 
 
 def test_R_SAFE_3_a_project_value_cannot_inject_a_second_action() -> None:
@@ -114,7 +119,9 @@ def test_R_PRJ_6_freeswitch_eavesdrop_barge_matches_the_lab() -> None:
 
 
 def test_R_PBX_2_esl_originate_command() -> None:
-    got = originate_command(_cmd(channel_id="5c4ad06e-396c-43f5-a83a-1cbdb7229c83"))
+    got = originate_command(
+        _cmd(channel_id="5c4ad06e-396c-43f5-a83a-1cbdb7229c83", dial="sofia/gateway/carrier/+380441234567")
+    )
     assert got == (
         "originate {origination_uuid=5c4ad06e-396c-43f5-a83a-1cbdb7229c83,origination_caller_id_number=2000,"
         "originate_timeout=20,CCAGENT_PROJECT=spring,CCAGENT_ATTEMPT=a1,ignore_early_media=true}"
@@ -290,8 +297,9 @@ def test_R_PRJ_1_project_rows_target_the_shipped_dialplans() -> None:
     )
     robot = new_project("bot", "Bot", "robot", now, settings={"robot_context": "agi://bot/run", "amd": True})
     ai = new_project("ai", "AI", "autoinformer", now, settings={"amd": True, "message": "ccagent/promo"})
-    asterisk = pbx_adapter(parse_config({}), "asterisk").dial_plan
-    freeswitch = pbx_adapter(parse_config({}), "freeswitch").dial_plan
+    trunks = parse_config({"pbx": {"asterisk": {"trunk": "lab-out"}, "freeswitch": {"gateway": "lab-gw"}}})
+    asterisk = pbx_adapter(trunks, "asterisk").dial_plan
+    freeswitch = pbx_adapter(trunks, "freeswitch").dial_plan
     run = project_run(ops, asterisk)
     assert (run.context, run.queue, run.max_lines, run.wrap_up_s) == ("ccagent-dialer", "support", 12, 15.0)
     assert dict(run.variables) == {

@@ -25,7 +25,7 @@ from ccagent.sim.ami_server import SimAsterisk
 from ccagent.sim.dialer_script import AmiDialerScript
 from ccagent.storage.contacts_repo import ContactsRepo
 from ccagent.storage.projects_repo import ProjectRepo
-from tests.dialer.dialer_daemon import SECRET, AccelClock, config_for
+from tests.dialer.dialer_daemon import SECRET, TRUNK, AccelClock, config_for
 
 SPEED = 40.0
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()  # a Tuesday, 14:00 in Kyiv
@@ -50,7 +50,7 @@ def test_R_PRJ_5_the_shipped_wiring_dials_a_stored_project_to_completion(tmp_pat
     clock = AccelClock(SPEED, t0=T0)
 
     async def scenario() -> dict[str, tuple[str, int]]:
-        sim = SimAsterisk(username="ccagent", secret=SECRET)
+        sim = SimAsterisk(username="ccagent", secret=SECRET, trunks=(TRUNK,))
         await sim.start()
         script = AmiDialerScript(sim, scripted, agents=AGENTS, clock=clock, speed=SPEED, wrap_s=2.0)
         script.install()

@@ -104,6 +104,6 @@ def test_R_SAFE_2_freeswitch_originate_written_but_unanswered_is_uncertain(
     async def bgapi(_cmd: str) -> Any:
         raise error
 
-    cmd = Originate("a1", "p1", "c0", "+380441000000", None, "ctx", "s", 20, "a1", ())
+    cmd = Originate("a1", "p1", "c0", "+380441000000", None, "ctx", "s", 20, "a1", (), "sofia/gateway/gw/1")
     with pytest.raises(OriginateUncertain if uncertain else EslNotConnected):
         asyncio.run(EslOriginator(bgapi).originate(cmd))

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, Protocol, assert_never
 from ccagent.core import pbx_events as ev
 from ccagent.core.agents import AgentBoard
 from ccagent.core.dialing_rules import Outcome  # one attempt-outcome vocabulary, shared with the rules
+from ccagent.core.dialstring import NumberFormat
 from ccagent.core.legs.model import CallRecord, Disposition
 from ccagent.core.outcomes import AmdResult, OriginateOutcome
 
@@ -97,6 +98,10 @@ class ProjectRun:
     amd: bool = False
     wrap_up_s: float = 0.0
     variables: tuple[tuple[str, str], ...] = ()
+    # The PBX dial string with the trunk filled in and ``{number}`` left (the adapter's, from config
+    # and the project's settings; issue 13), and how the contact's E.164 number is written into it.
+    dial: str = ""
+    number_format: NumberFormat = field(default_factory=NumberFormat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,9 @@ class Originate:
     timeout_s: int
     channel_id: str
     variables: tuple[tuple[str, str], ...]
+    #: The complete dial string (``PJSIP/0441234567@my-trunk``); empty when the project has no
+    #: usable target or the number does not format: the originator refuses it, the attempt fails.
+    dial: str = ""
 
 
 @dataclass
@@ -413,7 +421,17 @@ class DialerEngine:
             run.dial_timeout_s,
             a.channel_id,
             variables,
+            self._dial(run, a.number),
         )
+
+    @staticmethod
+    def _dial(run: ProjectRun, number: str) -> str:
+        if not run.dial:
+            return ""
+        try:
+            return run.dial.replace("{number}", run.number_format.apply(number))
+        except ValueError:
+            return ""
 
     def _track(self, a: Attempt) -> None:
         self.attempts[a.attempt_id] = a

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ccagent.config import Config
+from ccagent.core.dialstring import fill_dial_string, number_format_of
 from ccagent.core.projects import Project
 from ccagent.pbx.ami import actions
 from ccagent.pbx.ami.capture import iter_ami_capture
@@ -25,7 +26,7 @@ from ccagent.pbx.ami.originate import AmiOriginator, pause_action
 from ccagent.pbx.ami.parser import AmiMessage, AmiParser
 from ccagent.pbx.ami.translate import AmiTranslator
 from ccagent.pbx.capture import detect_format
-from ccagent.pbx.port import DialPlan, Live, PipelineOps, Step
+from ccagent.pbx.port import DialPlan, Live, PipelineOps, Step, dial_format
 
 __all__ = ["DEMO_EMPLOYEES", "DEMO_SCENARIOS", "AmiAdapter", "AmiDemo", "make_step"]
 
@@ -97,15 +98,21 @@ class AmiAdapter:
     """The Asterisk adapter, bound to one configuration (``pbx.asterisk``, ``legs``)."""
 
     name = "asterisk"
-    agent_option = ("--interface", "PJSIP/{ext}")
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.agent_option = ("--interface", config.pbx.asterisk.agent_interface)
         self.translator = AmiTranslator(
             project_variable=config.legs.project_variable,
             extension_pattern=config.legs.extension_pattern,
             recording_variable=config.legs.recording_variable,
+            member_interface=config.pbx.asterisk.agent_interface,
         )
+
+    def agent_name(self, extension: str) -> str:
+        """The queue member interface of ``extension`` (``pbx.asterisk.agent_interface``:
+        ``PJSIP/101``, FreePBX ``Local/101@from-queue/n``)."""
+        return self.config.pbx.asterisk.agent_interface.replace("{ext}", extension)
 
     # -- the live daemon ---------------------------------------------------------------------------
     def live(self, ops: PipelineOps, *, clock: Callable[[], float], queue_size: int) -> Live:
@@ -168,7 +175,20 @@ class AmiAdapter:
             variables.append(("CCAGENT_MESSAGE", str(s["message"])))
         if kind == "robot" and s.get("robot_context"):
             variables.append(("CCAGENT_ROBOT_AGI", str(s["robot_context"])))
-        return DialPlan(context=context, exten="{number}", variables=tuple(variables))
+        a = self.config.pbx.asterisk
+        return DialPlan(
+            context=context,
+            exten="{number}",
+            variables=tuple(variables),
+            dial=fill_dial_string(
+                str(s.get("dial_string", a.dial_string)),
+                s.get("trunk", a.trunk),
+                trunk_word="trunk",
+                where="pbx.asterisk.trunk",
+            ),
+            number_format=number_format_of(s, dial_format(a, self.config.projects.default_region)),
+            caller_id=a.caller_id,
+        )
 
     async def set_paused(
         self, agent: str, paused: bool, *, queue: str | None, reason: str | None, timeout: float

@@ -21,23 +21,41 @@ from ccagent.pbx.ami.client import AmiActionTimeout, AmiConnectionLost
 __all__ = ["AmiOriginator", "originate_action", "pause_action", "spy_action"]
 
 _IFACE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.+*#@:-]+$")
+#: A queue member interface: ``PJSIP/101``, FreePBX ``Local/101@from-queue/n`` (issue 13).
+_MEMBER = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.+*#@:/-]+$")
+#: A complete dial string (``PJSIP/0441234567@trunk``, ``Local/0441234567@from-internal/n``): the
+#: config's template checked its literal text; this keeps any other value off the wire.
+_DIAL = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_./@:;+*#=-]+$")
+#: The channel variable carrying the dial string, for a dialplan that dials the customer itself
+#: (``ccagent-callback`` in dialplan/asterisk/extensions_ccagent.conf).
+DIAL_VARIABLE = "CCAGENT_DIAL"
 _SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}  # E: end when the agent hangs up
 
 
-def originate_action(cmd: Originate, *, trunk_template: str = "PJSIP/{number}@customers") -> A.Action:
-    """The AMI action for one attempt (``Async`` so the outcome arrives as ``OriginateResponse``)."""
+def originate_action(cmd: Originate) -> A.Action:
+    """The AMI action for one attempt (``Async`` so the outcome arrives as ``OriginateResponse``).
+
+    The channel is the attempt's dial string, built from the configured template and trunk
+    (``pbx.asterisk.dial_string``, ``trunk``; a project's settings override them)."""
     number = cmd.number.strip()
     if not re.fullmatch(r"\+?[0-9*#]{2,32}", number):
         raise A.ActionError(f"number: {number[:40]!r} is not a dialable number (attempt {cmd.attempt_id})")
+    if not cmd.dial:
+        raise A.ActionError(
+            f"no dial string for attempt {cmd.attempt_id}: the project has no trunk "
+            "(pbx.asterisk.trunk) or its number does not take the number_format"
+        )
+    if not _DIAL.match(cmd.dial):
+        raise A.ActionError(f"dial string {cmd.dial[:60]!r} is not a channel (attempt {cmd.attempt_id})")
     caller_id = f'"Dialer" <{cmd.caller_id}>' if cmd.caller_id else None
     return A.originate(
-        trunk_template.format(number=number),
+        cmd.dial,
         context=cmd.context,
         exten=cmd.exten,
         priority=1,
         timeout_ms=int(cmd.timeout_s) * 1000,
         caller_id=caller_id,
-        variables=cmd.variables,
+        variables=(*cmd.variables, (DIAL_VARIABLE, cmd.dial)),
         channel_id=cmd.channel_id,
         async_=True,
     )
@@ -47,7 +65,7 @@ def pause_action(
     interface: str, paused: bool, *, queue: str | None = None, reason: str | None = None
 ) -> A.Action:
     """``ccagent agent pause|ready``: QueuePause on the PBX (the PBX's own event updates the state)."""
-    if not _IFACE.match(interface):
+    if not _MEMBER.match(interface):
         raise A.ActionError(f"interface: {interface[:40]!r} must look like PJSIP/101")
     return A.queue_pause(interface, paused, queue=queue, reason=reason if paused else None)
 
@@ -89,20 +107,20 @@ class AmiOriginator:
         self,
         send_action: Callable[..., Awaitable[Any]],
         *,
-        trunk_template: str = "PJSIP/{number}@customers",
         timeout: float = 10.0,
     ) -> None:
         self._send = send_action
-        self.trunk_template = trunk_template
         self.timeout = timeout
 
     async def originate(self, cmd: Originate) -> str | None:
-        action = originate_action(cmd, trunk_template=self.trunk_template)
+        action = originate_action(cmd)
         try:
             response = await self._send(action, timeout=self.timeout)
         except (AmiConnectionLost, AmiActionTimeout) as exc:  # written: Asterisk may be dialing
             raise OriginateUncertain(str(exc)) from exc
         if response.get("Response") != "Success":
-            raise RuntimeError(f"Originate refused: {response.get('Message', '')[:120]}")
+            raise RuntimeError(
+                f"Originate to {A.get_header(action, 'Channel')} refused: {response.get('Message', '')[:120]}"
+            )
         aid: str | None = response.get("ActionID")
         return aid

@@ -152,9 +152,14 @@ class AmiTranslator:
         extension_pattern: str = r"^\d{2,6}$",
         result_variables: frozenset[str] = DEFAULT_RESULT_VARIABLES,
         recording_variable: str = "MIXMONITOR_FILENAME",
+        member_interface: str = "PJSIP/{ext}",
     ) -> None:
         self.project_variable = project_variable
         self._ext_re = re.compile(extension_pattern)
+        # the queue member interface (``pbx.asterisk.agent_interface``; FreePBX
+        # ``Local/{ext}@from-queue/n``) read back to its extension (issue 13)
+        head, _, tail = member_interface.partition("{ext}")
+        self._member_re = re.compile(re.escape(head) + r"([^/@;,\s]+)" + re.escape(tail))
         # the recording file name MixMonitor (or the configured variable) sets: a leg's recording
         self._variables = frozenset(result_variables | {project_variable, recording_variable})
         self._variable_bytes = frozenset(v.encode() for v in self._variables)
@@ -303,6 +308,9 @@ class AmiTranslator:
     def _interface_extension(self, interface: str | None) -> str | None:
         if not interface:
             return None
+        member = self._member_re.fullmatch(interface)
+        if member is not None and self._ext_re.match(member.group(1)):
+            return member.group(1)
         party, ext = self.party_of(interface if "-" in interface else interface + "-0")
         return ext if party is PartyKind.EXTENSION else None
 

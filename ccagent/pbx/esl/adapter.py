@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccagent.config import Config
+from ccagent.core.dialstring import fill_dial_string, number_format_of
 from ccagent.core.projects import Project
 from ccagent.pbx.capture import detect_format
 from ccagent.pbx.esl.capture import iter_capture_messages
 from ccagent.pbx.esl.client import ConnectionDown, ConnectionUp, EslAuthError, EslClient, EslState, QueueItem
 from ccagent.pbx.esl.originate import EslOriginator, pause_command
 from ccagent.pbx.esl.translate import FsTranslator, snapshot_message
-from ccagent.pbx.port import DialPlan, Live, PipelineOps, Step
+from ccagent.pbx.port import DialPlan, Live, PipelineOps, Step, dial_format
 
 if TYPE_CHECKING:
     from ccagent.sim.scenarios import ExpectedCall
@@ -123,14 +124,24 @@ class EslAdapter:
     """The FreeSWITCH adapter, bound to one configuration (``pbx.freeswitch``, ``legs``)."""
 
     name = "freeswitch"
-    agent_option = ("--agent", "{ext}@default")
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        fs = config.pbx.freeswitch
+        self.agent_option = ("--agent", fs.agent_name)
+        self._agent_of_ext = {ext: name for name, ext in fs.agents.items()}
         self.translator = FsTranslator(
             project_variable=config.legs.project_variable,
             extension_pattern=config.legs.extension_pattern,
             recording_variable=config.legs.recording_variable,
+            agents=fs.agents,
+        )
+
+    def agent_name(self, extension: str) -> str:
+        """mod_callcenter's name of the agent at ``extension``: ``pbx.freeswitch.agents`` (UUID
+        names, FusionPBX) else the ``agent_name`` template."""
+        return self._agent_of_ext.get(extension) or self.config.pbx.freeswitch.agent_name.replace(
+            "{ext}", extension
         )
 
     # -- the live daemon ---------------------------------------------------------------------------
@@ -183,7 +194,20 @@ class EslAdapter:
         variables = [("ccagent_project", project.id)]
         if s.get("message"):
             variables.append(("ccagent_message", str(s["message"])))
-        return DialPlan(context="ccagent", exten=exten, variables=tuple(variables))
+        fs = self.config.pbx.freeswitch
+        return DialPlan(
+            context="ccagent",
+            exten=exten,
+            variables=tuple(variables),
+            dial=fill_dial_string(
+                str(s.get("dial_string", fs.dial_string)),
+                s.get("trunk", fs.gateway),
+                trunk_word="gateway",
+                where="pbx.freeswitch.gateway",
+            ),
+            number_format=number_format_of(s, dial_format(fs, self.config.projects.default_region)),
+            caller_id=fs.caller_id,
+        )
 
     async def set_paused(
         self, agent: str, paused: bool, *, queue: str | None, reason: str | None, timeout: float

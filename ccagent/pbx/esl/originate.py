@@ -21,16 +21,26 @@ from ccagent.pbx.esl.client import EslCommandTimeout, EslConnectionLost
 __all__ = ["EslOriginator", "originate_command", "pause_command"]
 
 _NUMBER = re.compile(r"\+?[0-9*#]{2,32}")
+_DIAL = re.compile(r"[A-Za-z0-9_]+/[A-Za-z0-9_./@:;+*#=-]+")
 
 
-def originate_command(cmd: Originate, *, endpoint_template: str = "sofia/gateway/carrier/{number}") -> str:
+def originate_command(cmd: Originate) -> str:
+    """``originate`` to the attempt's dial string, built from the configured template and gateway
+    (``pbx.freeswitch.dial_string``, ``gateway``; a project's settings override them)."""
     number = cmd.number.strip()
     if not _NUMBER.fullmatch(number):
         raise commands.EslCommandError(
             f"number: {number[:40]!r} is not a dialable number (attempt {cmd.attempt_id})"
         )
+    if not cmd.dial:
+        raise commands.EslCommandError(
+            f"no dial string for attempt {cmd.attempt_id}: the project has no gateway "
+            "(pbx.freeswitch.gateway) or its number does not take the number_format"
+        )
+    if not _DIAL.fullmatch(cmd.dial):
+        raise commands.EslCommandError(f"dial string {cmd.dial[:60]!r} is not an endpoint")
     return commands.originate(
-        endpoint_template.format(number=number),
+        cmd.dial,
         uuid=cmd.channel_id,
         dest=cmd.exten,
         context=cmd.context,
@@ -51,14 +61,11 @@ class EslOriginator:
     def __init__(
         self,
         bgapi: Callable[[str], Awaitable[tuple[str, asyncio.Future[Any]]]],
-        *,
-        endpoint_template: str = "sofia/gateway/carrier/{number}",
     ) -> None:
         self._bgapi = bgapi
-        self.endpoint_template = endpoint_template
 
     async def originate(self, cmd: Originate) -> str | None:
-        command = originate_command(cmd, endpoint_template=self.endpoint_template)
+        command = originate_command(cmd)
         try:
             job, _result = await self._bgapi(command)
         except (EslConnectionLost, EslCommandTimeout) as exc:  # written: FreeSWITCH may be dialing

@@ -260,8 +260,12 @@ class FsTranslator:
         external_profiles: tuple[str, ...] = ("external",),
         result_variables: tuple[str, ...] = ("ai_result", "robot_result", "ai_digit"),
         recording_variable: str = "MIXMONITOR_FILENAME",
+        agents: Mapping[str, str] | None = None,
     ) -> None:
         self.project_variable = project_variable
+        # mod_callcenter agent name -> extension, for agents not named ``ext@domain`` (FusionPBX
+        # names them by UUID): ``pbx.freeswitch.agents`` (issue 13)
+        self._agents = dict(agents or {})
         self.recording_variable = recording_variable
         self._ext_re = re.compile(extension_pattern)
         self._external_profiles = frozenset(external_profiles)
@@ -299,6 +303,10 @@ class FsTranslator:
             b"HEARTBEAT",
             b"CHANNEL_DESTROY",
         }
+
+    def _agent_ext(self, name: str | None) -> str | None:
+        """The configured mapping first, else the name's own extension (``1003@default``)."""
+        return self._agents.get(name or "") or _agent_ext(name)
 
     # -- public API ----------------------------------------------------------------------------------
 
@@ -532,7 +540,7 @@ class FsTranslator:
             chan.dial_open = True
             if parent == member and other != member:
                 queue = _short_queue(e.get("variable_cc_queue")) or self._member_queue.get(member, "")
-                agent_ext = ext or _agent_ext(e.get("variable_cc_agent"))
+                agent_ext = ext or self._agent_ext(e.get("variable_cc_agent"))
                 self._agent_calls[uuid] = (member, queue, agent_ext, ts)
                 out.append(
                     QueueAgentCalled(
@@ -919,7 +927,7 @@ class FsTranslator:
             return [QueueJoin(ts=ts, channel=member, call=call, queue=queue)]
         if action == "bridge-agent-start":
             agent = e.get("CC-Agent-UUID", "")
-            ext = _agent_ext(e.get("CC-Agent"))
+            ext = self._agent_ext(e.get("CC-Agent"))
             t0 = self._agent_calls.get(agent, (member, queue, ext, ts))[3]
             return [
                 QueueAgentConnect(
@@ -945,7 +953,7 @@ class FsTranslator:
         if action == "agent-status-change":
             status = e.get("CC-Agent-Status", "")
             act = _AGENT_STATUS.get(status)
-            ext = _agent_ext(e.get("CC-Agent"))
+            ext = self._agent_ext(e.get("CC-Agent"))
             if act is None or ext is None:
                 return []
             return [AgentStatus(ts=ts, extension=ext, queue=None, action=act, reason=status)]
