@@ -274,3 +274,26 @@ def test_R_OPS_1_version_from_the_installed_entry_point() -> None:
     exe = Path(sys.executable).with_name("ccagent")
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == f"ccagent {importlib.metadata.version('ccagent')}"
+
+
+def test_R_SAFE_3_a_bad_pbx_message_logs_its_ids_not_the_number_it_quotes(
+    restore_root: None, sqlite_url: str
+) -> None:
+    """A translator's error may quote a field (``int('0601020304x')``): the WARNING line keeps the
+    message's ids and the error's type, the journal never gets the value."""
+    from ccagent.app.bootstrap import build
+    from ccagent.pbx.ami.parser import AmiMessage
+
+    wiring = build(parse_config({}, environ=NO_ENV), pbx="asterisk", db_url=sqlite_url)
+
+    def refuse(msg: object, now: float | None = None) -> list[object]:
+        raise ValueError("caller 0601020304 is not a number")
+
+    wiring.pipeline.translator.translate = refuse  # type: ignore[method-assign]
+    stream = io.StringIO()
+    setup_logging("INFO", log_format="journal", stream=stream)
+    wiring.pipeline.feed(AmiMessage.from_pairs([("Event", "Newchannel"), ("Linkedid", "9.9")]))
+    wiring.engine.dispose()
+    line = stream.getvalue()
+    assert line.startswith("<4>WARNING ccagent.app.pipeline: skipping untranslatable PBX message")
+    assert "Linkedid=9.9" in line and f"ValueError: {CUSTOMER_MASK}" in line and "0601020304" not in line
