@@ -297,3 +297,34 @@ def test_R_SAFE_3_a_bad_pbx_message_logs_its_ids_not_the_number_it_quotes(
     line = stream.getvalue()
     assert line.startswith("<4>WARNING ccagent.app.pipeline: skipping untranslatable PBX message")
     assert "Linkedid=9.9" in line and f"ValueError: {CUSTOMER_MASK}" in line and "0601020304" not in line
+
+
+def test_R_SAFE_3_a_refused_write_logs_one_line_without_the_number_it_was_writing(
+    restore_root: None, tmp_path: Path
+) -> None:
+    """The issue's read-only database: "attempt to write a readonly database" came as four lines
+    per record, the statement's parameters (a customer's number) among them."""
+    import sqlite3
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from ccagent.storage.db import make_engine
+
+    path = tmp_path / "ro.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE calls (caller TEXT)")
+    engine = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    stream = io.StringIO()
+    setup_logging("INFO", log_format="journal", stream=stream)
+    try:
+        with pytest.raises(OperationalError) as exc, engine.begin() as conn:
+            conn.execute(text("INSERT INTO calls (caller) VALUES (:caller)"), {"caller": "0601020304"})
+    finally:
+        engine.dispose()
+    logging.getLogger("ccagent.app.daemon").error(
+        "database write failed (%s: %s)", "OperationalError", exc.value
+    )
+    line = stream.getvalue()
+    assert "readonly database" in line and "0601020304" not in line
+    assert line.count("\n") == 1 and line.startswith("<3>ERROR ccagent.app.daemon: database write failed")
