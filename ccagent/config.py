@@ -412,7 +412,8 @@ class ConfigSource:
         """For the start line and the CLI's stderr notices."""
         if self.path is None:
             return f"built-in defaults (no -c, no {CONFIG_ENV}, no {SYSTEM_CONFIG})"
-        return str(self.path) if self.origin in ("-c", "system") else f"{self.path} (from {CONFIG_ENV})"
+        shown = self.path.absolute()  # ``-c c.yaml`` names a file of the directory it was typed in
+        return str(shown) if self.origin in ("-c", "system") else f"{shown} (from {CONFIG_ENV})"
 
 
 def find_config(
