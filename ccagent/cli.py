@@ -24,6 +24,7 @@ from typing import NoReturn
 
 from ccagent import package_version
 from ccagent.config import (
+    CONFIG_ENV,
     EX_CONFIG,
     Config,
     ConfigError,
@@ -87,14 +88,11 @@ def _database_check(args: argparse.Namespace, config: Config, source: ConfigSour
     cmd = f"ccagent {' '.join(words)}"
     why = "--db" if getattr(args, "db", None) else f"config: {source.describe()}"
     if words in READ_ONLY:
-        hint = "" if why == "--db" else f"; name the config with -c or {_CONFIG_ENV}"
+        hint = "" if why == "--db" else f"; name the config with -c or {CONFIG_ENV}"
         print(f"{cmd}: no database at {missing.resolve()} ({why}){hint}", file=sys.stderr)
         return EX_NOINPUT
     print(f"{cmd}: creating database {redact_url(url)} at {missing.resolve()} ({why})", file=sys.stderr)
     return None
-
-
-_CONFIG_ENV = "CCAGENT_CONFIG"
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -181,7 +179,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ccagent.app.bootstrap import run_daemon
 
     config = _load(args)
-    return run_daemon(config, source=find_config(args.config))
+    return run_daemon(config, source=getattr(args, "config_source", None) or find_config(args.config))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -224,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         dest="global_config",
         metavar="CONFIG",
-        help=f"YAML config file for any command (default: ${_CONFIG_ENV}, else /etc/ccagent/ccagent.yaml "
+        help=f"YAML config file for any command (default: ${CONFIG_ENV}, else /etc/ccagent/ccagent.yaml "
         "when it exists, else the built-in defaults)",
     )
     p.add_argument(
@@ -247,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "-c",
             "--config",
-            help=f"YAML config file (default: ${_CONFIG_ENV}, else /etc/ccagent/ccagent.yaml, else built-in)",
+            help=f"YAML config file (default: ${CONFIG_ENV}, else /etc/ccagent/ccagent.yaml, else built-in)",
         )
 
     sp = sub.add_parser("run", help="run the daemon against the configured PBX")
@@ -313,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         explicit = getattr(args, "config", None) or args.global_config
         if args.command == "check-config":
             explicit = args.file = args.file or explicit
-        source = find_config(explicit)
+        source = args.config_source = find_config(explicit)
         # the commands read ``args.config``: the one config found here, whichever way it was named
         args.config = str(source.path) if source.path is not None else None
         with contextlib.suppress(ConfigError):  # the command itself reports config errors
