@@ -160,15 +160,20 @@ def _no_customer_number_at_info() -> Iterator[None]:
     """Fails the test during which an INFO+ record carried a phone number.  The root logger is
     lowered to INFO for the test (left alone when a test already asked for more), so INFO records
     are made and read even where nothing configured logging."""
+    from ccagent.log import _Handler
+
     root = logging.getLogger()
     if _LEAKS not in root.handlers:
         root.addHandler(_LEAKS)
-    level = root.level
+    level, before = root.level, set(root.handlers)
     if level > logging.INFO:
         root.setLevel(logging.INFO)
     _LEAKS.leaks.clear()
     yield
     root.setLevel(level)
+    for handler in set(root.handlers) - before:  # a CLI test's stderr handler: that stderr is closed now
+        if isinstance(handler, _Handler):
+            root.removeHandler(handler)
     leaks, _LEAKS.leaks[:] = list(_LEAKS.leaks), []
     if leaks:
         pytest.fail(
