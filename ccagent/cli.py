@@ -2,7 +2,12 @@
 
 Only argument parsing and exit codes live here; every command calls into
 ``ccagent.app``.  Exit codes follow sysexits: 64 for a usage error, 78 for a bad
-config (R-OPS-2), 65 for bad input data, 69 for an unreachable service.
+config (R-OPS-2), 65 for bad input data, 66 for a database file that does not exist
+(a command that only reads never creates one), 69 for an unreachable service.
+
+Every command reads the same config (``config.find_config``: ``-c``, ``CCAGENT_CONFIG``,
+``/etc/ccagent/ccagent.yaml``, the built-in defaults), so ``ccagent project list`` typed in any
+directory shows the daemon's database, not a new ``./ccagent.db``.
 """
 
 from __future__ import annotations
@@ -18,20 +23,77 @@ from os import EX_DATAERR, EX_NOINPUT, EX_USAGE
 from pathlib import Path
 from typing import NoReturn
 
-from ccagent.config import EX_CONFIG, Config, ConfigError, check_config_main, load_config
+from ccagent import package_version
+from ccagent.config import (
+    CONFIG_ENV,
+    EX_CONFIG,
+    Config,
+    ConfigError,
+    ConfigSource,
+    check_config_main,
+    find_config,
+    load_config,
+    redact_url,
+)
+from ccagent.log import LogFormat
 from ccagent.pbx.registry import names as pbx_names
 
 log = logging.getLogger("ccagent")
 
+#: Commands that only read the database: on a SQLite file that does not exist they say so and
+#: exit 66 instead of creating an empty database (keyed by the command's words).
+READ_ONLY = {
+    ("report",),
+    ("project", "list"),
+    ("project", "show"),
+    ("project", "report"),
+    ("agent", "list"),
+}
+#: Commands that open (and may create) the configured database.
+OPENS_DATABASE = {("run",), ("db", "upgrade"), ("ingest",), ("project",)}
 
-def _setup_logging(level: str) -> None:
+
+def _setup_logging(level: str, config: Config | None = None, log_format: LogFormat | None = None) -> None:
     from ccagent.log import setup_logging
 
-    setup_logging(level)
+    daemon = config.daemon if config is not None else None
+    setup_logging(
+        level,
+        log_format=log_format or (daemon.log_format if daemon else "auto"),
+        customer_data=daemon.log_customer_data if daemon else False,
+    )
 
 
 def _load(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None))
+
+
+def _words(args: argparse.Namespace) -> tuple[str, ...]:
+    sub = getattr(args, f"{args.command.replace('-', '_')}_command", None)
+    return (args.command, sub) if sub else (args.command,)
+
+
+def _database_check(args: argparse.Namespace, config: Config, source: ConfigSource) -> int | None:
+    """Refuse a read-only command on a SQLite file that does not exist (66), and say on stderr which
+    config chose the database a writing command is about to create: a database made in the wrong
+    place is otherwise found weeks later, empty."""
+    from ccagent.storage.db import missing_sqlite_file
+
+    words = _words(args)
+    if words not in READ_ONLY and words[:1] not in OPENS_DATABASE and words not in OPENS_DATABASE:
+        return None
+    url = getattr(args, "db", None) or config.database.url
+    missing = missing_sqlite_file(url)
+    if missing is None:
+        return None
+    cmd = f"ccagent {' '.join(words)}"
+    why = "--db" if getattr(args, "db", None) else f"config: {source.describe()}"
+    if words in READ_ONLY:
+        hint = "" if why == "--db" else f"; name the config with -c or {CONFIG_ENV}"
+        print(f"{cmd}: no database at {missing.resolve()} ({why}){hint}", file=sys.stderr)
+        return EX_NOINPUT
+    print(f"{cmd}: creating database {redact_url(url)} at {missing.resolve()} ({why})", file=sys.stderr)
+    return None
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -39,7 +101,6 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from ccagent.config import redact_url
     from ccagent.storage import db
 
     config = _load(args)
@@ -142,7 +203,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ccagent.app.bootstrap import run_daemon
 
     config = _load(args)
-    return run_daemon(config)
+    return run_daemon(config, source=getattr(args, "config_source", None) or find_config(args.config))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -179,6 +240,15 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ccagent", description="Contact-centre agent daemon for Asterisk/FreeSWITCH")
+    p.add_argument("--version", action="version", version=f"ccagent {package_version()}")
+    p.add_argument(
+        "-c",
+        "--config",
+        dest="global_config",
+        metavar="CONFIG",
+        help=f"YAML config file for any command (default: ${CONFIG_ENV}, else /etc/ccagent/ccagent.yaml "
+        "when it exists, else the built-in defaults)",
+    )
     p.add_argument(
         "--log-level",
         default=None,
@@ -186,10 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: config or INFO)",
     )
+    p.add_argument(
+        "--log-format",
+        default=None,
+        choices=("auto", "journal", "plain"),
+        help="journal: sd-daemon priority prefixes, no time; plain: a time, no prefix; "
+        "auto: journal when stderr is the journal (default: config or auto)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("-c", "--config", help="YAML config file (default: built-in defaults)")
+        sp.add_argument(
+            "-c",
+            "--config",
+            help=f"YAML config file (default: ${CONFIG_ENV}, else /etc/ccagent/ccagent.yaml, else built-in)",
+        )
 
     sp = sub.add_parser("run", help="run the daemon against the configured PBX")
     with_config(sp)
@@ -277,15 +358,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = args.log_level
-    if level is None:
-        level = "INFO"
-        cfg_path = getattr(args, "config", None)
-        if cfg_path:
-            with contextlib.suppress(ConfigError):  # the command itself reports config errors
-                level = load_config(cfg_path).daemon.log_level
-    _setup_logging(level)
+    source: ConfigSource | None = None
+    config: Config | None = None
+    if args.command != "demo":  # the demo runs on its own simulated PBX and database
+        explicit = getattr(args, "config", None) or args.global_config
+        if args.command == "check-config":
+            explicit = args.file = args.file or explicit
+        source = args.config_source = find_config(explicit)
+        # the commands read ``args.config``: the one config found here, whichever way it was named
+        args.config = str(source.path) if source.path is not None else None
+        with contextlib.suppress(ConfigError):  # the command itself reports config errors
+            config = load_config(source.path)
+    _setup_logging(args.log_level or (config.daemon.log_level if config else "INFO"), config, args.log_format)
     try:
+        if config is not None and source is not None:
+            refused = _database_check(args, config, source)
+            if refused is not None:
+                return refused
         return int(args.func(args))
     except ConfigError as exc:
         for line in exc.errors:
@@ -294,14 +383,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from ccagent.log import redact
         from ccagent.storage.db import explain_error
 
         explained = explain_error(exc)
         if explained is None:
             raise
         code, reason, _transient = explained
-        print(redact(f"ccagent {args.command}: database {reason}"), file=sys.stderr)
+        # a URL that did not parse is quoted whole in the reason: mask the one this command used
+        for url in {getattr(args, "db", None), config.database.url if config else None} - {None}:
+            reason = reason.replace(str(url), redact_url(str(url)))
+        print(f"ccagent {args.command}: database {reason}", file=sys.stderr)
         return code
 
 

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from os import EX_CONFIG, EX_OK  # sysexits, as every ccagent command uses them
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -36,6 +37,11 @@ SECRET_ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "CCAGENT_ESL_PASSWORD": ("pbx", "freeswitch", "password"),
     "CCAGENT_DB_URL": ("database", "url"),
 }
+
+
+#: The config every command reads when neither ``-c`` nor ``CCAGENT_CONFIG`` names one.
+SYSTEM_CONFIG = Path("/etc/ccagent/ccagent.yaml")
+CONFIG_ENV = "CCAGENT_CONFIG"
 
 
 class ConfigError(Exception):
@@ -157,34 +163,38 @@ class PbxConfig(_Section):
     freeswitch: FreeswitchConfig = FreeswitchConfig()
 
 
-def url_secrets(url: str) -> list[str]:
-    """The passwords a database URL carries (user part or ``password=`` query), for the log redactor."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+# host, then an optional port, then the end of the authority: what follows the '@' that ends
+# the user:password part of a URL
+_AUTHORITY_END = re.compile(r"(?:\[[^\]]*\]|[^/?#:@\[\]]*)(?::\d*)?(?:[/?#]|$)")
 
-    try:
-        u = make_url(url)
-    except (ArgumentError, ValueError):
-        return []
-    found = [str(u.password)] if u.password else []
-    value = u.query.get("password")
-    found += [value] if isinstance(value, str) else list(value or ())
-    return [x for x in found if x]
+
+def _userinfo_end(rest: str) -> int:
+    """Index of the ``@`` that ends ``user:password`` in ``rest`` (a URL after ``://``), or -1.
+
+    The first ``@`` followed by a plausible ``host[:port]`` wins, so a password with an
+    unencoded ``@`` (``p@ss@db.example``) is masked whole, where a URL parser reads ``ss@db.example``
+    as the host and would print it."""
+    start = 0
+    while (at := rest.find("@", start)) != -1:
+        if _AUTHORITY_END.match(rest, at + 1):
+            return at
+        start = at + 1
+    return -1
 
 
 def redact_url(url: str) -> str:
-    """The URL with its passwords masked, for output and logs.  Rendered by SQLAlchemy itself, so a
-    ``/`` or ``%xx`` in a password and a ``?password=`` query are masked, and nothing else is."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        u = make_url(url)
-    except (ArgumentError, ValueError):  # not a URL we can read: hide everything between : and @
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    if "password" in u.query:
-        u = u.update_query_dict({"password": "MASKED"})
-    return u.render_as_string(hide_password=True).replace("password=MASKED", "password=***")
+    """The URL with its passwords masked, for output and logs: the user part's password and a
+    ``password=`` query value become ``***``, whatever characters they hold, and the rest is
+    shown as written (the host and database are what an operator needs to see)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:  # not a URL: show nothing that could be a password
+        return "***" if "@" in url or ":" in url else url
+    at = _userinfo_end(rest)
+    if at != -1:
+        user, colon, _password = rest[:at].partition(":")
+        rest = f"{user}{colon and ':***'}{rest[at:]}"
+    rest = re.sub(r"([?&]password=)[^&#]*", r"\1***", rest, flags=re.IGNORECASE)
+    return f"{scheme}://{rest}"
 
 
 class DatabaseConfig(_Section):
@@ -201,9 +211,12 @@ class DatabaseConfig(_Section):
         if scheme not in ("sqlite", "postgresql"):
             raise ValueError("must start with sqlite:// or postgresql:// (e.g. postgresql+psycopg://...)")
         try:
-            make_url(value).port  # noqa: B018 - a port that is not a number fails here, not at run
+            parsed = make_url(value)
+            parsed.port  # noqa: B018 - a port that is not a number fails here, not at run
         except (ArgumentError, ValueError):
             raise ValueError("not a valid database URL (user:password@host:port/database)") from None
+        if "@" in (parsed.host or ""):  # the driver would connect to the password's tail as a host
+            raise ValueError("the password contains '@': write it as %40 in the URL")
         return value
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
@@ -265,6 +278,10 @@ class EmployeesConfig(_Section):
 class DaemonConfig(_Section):
     queue_size: int = Field(10_000, ge=1, le=10_000_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # auto: the sd-daemon priority prefix when stderr is the journal (JOURNAL_STREAM), else a time
+    log_format: Literal["auto", "journal", "plain"] = "auto"
+    # customers' numbers and names in records at INFO and above (they are always in DEBUG ones)
+    log_customer_data: bool = False
     metrics_port: int | None = Field(None, ge=1, le=65535)
 
     @field_validator("log_level", mode="before")
@@ -439,6 +456,42 @@ def load_config(path: str | Path | None, *, environ: Mapping[str, str] | None = 
     return parse_config(data, environ=environ)
 
 
+@dataclass(frozen=True)
+class ConfigSource:
+    """Which config a command uses and why: ``path`` is None for the built-in defaults."""
+
+    path: Path | None
+    origin: Literal["-c", "CCAGENT_CONFIG", "system", "defaults"]
+
+    def describe(self) -> str:
+        """For the start line and the CLI's stderr notices."""
+        if self.path is None:
+            return f"built-in defaults (no -c, no {CONFIG_ENV}, no {SYSTEM_CONFIG})"
+        shown = self.path.absolute()  # ``-c c.yaml`` names a file of the directory it was typed in
+        return str(shown) if self.origin in ("-c", "system") else f"{shown} (from {CONFIG_ENV})"
+
+
+def find_config(
+    explicit: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    system_path: Path | None = None,
+) -> ConfigSource:
+    """The config a command reads, in the same order for every command: ``-c FILE``, else the
+    ``CCAGENT_CONFIG`` file, else ``/etc/ccagent/ccagent.yaml`` when it exists, else the built-in
+    defaults.  Without it, a command run by hand from another directory than the service's would
+    read other settings and, with SQLite, a different database (``./ccagent.db``)."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return ConfigSource(Path(explicit), "-c")
+    if env.get(CONFIG_ENV):  # named but missing is an error of load_config, not a fall-through
+        return ConfigSource(Path(env[CONFIG_ENV]), "CCAGENT_CONFIG")
+    system = SYSTEM_CONFIG if system_path is None else system_path
+    if system.exists():
+        return ConfigSource(system, "system")
+    return ConfigSource(None, "defaults")
+
+
 def redacted_dump(config: Config) -> dict[str, Any]:
     """The effective config as plain data with secrets masked, for ``check-config`` and logs."""
     data = config.model_dump(mode="json")  # SecretStr dumps as '**********'
@@ -447,17 +500,24 @@ def redacted_dump(config: Config) -> dict[str, Any]:
 
 
 def check_config_main(
-    path: str | Path | None, *, out: TextIO | None = None, err: TextIO | None = None
+    path: str | Path | None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    system_path: Path | None = None,
 ) -> int:
-    """Body of ``ccagent check-config FILE``: print every problem, return the exit code."""
+    """Body of ``ccagent check-config [FILE]``: print every problem, return the exit code.  Without
+    FILE it checks the config the other commands would read (:func:`find_config`)."""
     out = out or sys.stdout
     err = err or sys.stderr
+    source = find_config(path, environ=environ, system_path=system_path)
     try:
-        config = load_config(path)
+        config = load_config(source.path, environ=environ)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=err)
         return EX_CONFIG
-    print(f"{path or '(built-in defaults)'}: OK", file=out)
+    print(f"{source.describe()}: OK", file=out)
     print(yaml.safe_dump(redacted_dump(config), sort_keys=False, allow_unicode=True), file=out, end="")
     return EX_OK

@@ -9,7 +9,10 @@ variant when ``CI`` is set, and skips it with the reason otherwise.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from functools import cache
@@ -90,3 +93,91 @@ def migrated_engine(db_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+# --- every test: the config discovery of a clean machine (R-OPS-2) -------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_system_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A CLI test must not read the test machine's /etc/ccagent/ccagent.yaml (an install test may
+    have written one) nor a CCAGENT_CONFIG of the developer's shell: both point to nothing here."""
+    import ccagent.config
+
+    monkeypatch.setattr(ccagent.config, "SYSTEM_CONFIG", tmp_path_factory.getbasetemp() / "no-etc.yaml")
+    monkeypatch.delenv("CCAGENT_CONFIG", raising=False)
+
+
+# --- the whole suite: no customer number in a log record at INFO or above (R-SAFE-3) --------------
+
+#: A phone number as the captures and the tests write them (0601020304, +380501234567): 7 to 15
+#: digits that are not part of an id (a Linkedid 1795546326.12, a UUID, a hex attempt id).
+PHONE = re.compile(r"(?<![\w.-])\+?\d{7,15}(?![\w.-])")
+
+
+@cache
+def _capture_numbers() -> re.Pattern[str]:
+    """Every customer number of the real captures' legs.json, wherever it stands in a record (inside
+    a FreeSWITCH channel name ``sofia/external/0601020304@...`` too)."""
+    found: set[str] = set()
+    for legs in Path(__file__).parent.glob("traces/*/*/legs.json"):
+        for call in json.loads(legs.read_text(encoding="utf-8"))["calls"]:
+            for leg in call["legs"]:
+                for key in ("caller", "callee"):
+                    value = leg.get(key) or ""
+                    if len(re.sub(r"\D", "", value)) >= 7:
+                        found.add(value)
+    return re.compile("|".join(sorted(map(re.escape, found), key=len, reverse=True)) or "(?!)")
+
+
+class _CustomerLeakCatcher(logging.Handler):
+    """Reads each record at INFO and above as the journal would get it (customer values wrapped
+    with ``ccagent.log.customer`` masked, the traceback folded in) and keeps those that show a
+    phone number.  Installed once on the root logger; ``ccagent.log.setup_logging`` leaves it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from ccagent.log import message_for
+
+        try:
+            text = f"{record.name}: {message_for(record)}"
+        except Exception:  # a broken record is the logging module's to report
+            return
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" | {record.exc_info[0].__name__ if record.exc_info[0] else ''}: {record.exc_info[1]}"
+        if PHONE.search(text) or _capture_numbers().search(text):
+            self.leaks.append(f"{record.levelname} {text[:300]}")
+
+
+_LEAKS = _CustomerLeakCatcher()
+
+
+@pytest.fixture(autouse=True)
+def _no_customer_number_at_info() -> Iterator[None]:
+    """Fails the test during which an INFO+ record carried a phone number.  The root logger is
+    lowered to INFO for the test (left alone when a test already asked for more), so INFO records
+    are made and read even where nothing configured logging."""
+    from ccagent.log import _Handler
+
+    root = logging.getLogger()
+    if _LEAKS not in root.handlers:
+        root.addHandler(_LEAKS)
+    level, before = root.level, set(root.handlers)
+    if level > logging.INFO:
+        root.setLevel(logging.INFO)
+    _LEAKS.leaks.clear()
+    yield
+    root.setLevel(level)
+    for handler in set(root.handlers) - before:  # a CLI test's stderr handler: that stderr is closed now
+        if isinstance(handler, _Handler):
+            root.removeHandler(handler)
+    leaks, _LEAKS.leaks[:] = list(_LEAKS.leaks), []
+    if leaks:
+        pytest.fail(
+            f"{len(leaks)} log record(s) at INFO or above show a customer number "
+            f"(log it at DEBUG or wrap it in ccagent.log.customer()):\n" + "\n".join(leaks[:5]),
+            pytrace=False,
+        )

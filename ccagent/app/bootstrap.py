@@ -18,7 +18,7 @@ from ccagent.app.dialer_runtime import DialerRuntime
 from ccagent.app.metrics import Metrics
 from ccagent.app.pipeline import Pipeline
 from ccagent.app.wiring import Wiring
-from ccagent.config import Config
+from ccagent.config import Config, ConfigSource
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.core.mapping import EmployeeMapper
 from ccagent.pbx.port import Live, PbxAdapter
@@ -132,18 +132,28 @@ def attach_dialer(config: Config, daemon: Daemon) -> DialerRuntime:
     return runtime
 
 
-def run_daemon(config: Config) -> int:
+def start_line(config: Config, source: ConfigSource | None = None) -> str:
+    """What the daemon says first: enough to tell, from the journal alone, which build ran with
+    which config against which database and PBX (the password masked where the URL is shown)."""
+    from ccagent import package_version
+    from ccagent.config import redact_url
+
+    pbx = dict(config.pbx)[config.pbx.type]  # the connection section named by pbx.type
+    return (
+        f"ccagent {package_version()} starting: config {source.describe() if source else 'given'}, "
+        f"database {redact_url(config.database.url)}, "
+        f"PBX {config.pbx.type} {pbx.host}:{pbx.port}"
+    )
+
+
+def run_daemon(config: Config, *, source: ConfigSource | None = None) -> int:
     """``ccagent run``: the daemon with the dialer, until SIGTERM; returns the exit code."""
     from os import EX_CONFIG, EX_UNAVAILABLE
 
-    from ccagent.config import redact_url, url_secrets
-    from ccagent.log import register_secret
+    from ccagent.config import redact_url
     from ccagent.storage.db import explain_error
 
-    register_secret(config.pbx.asterisk.secret.get_secret_value())
-    register_secret(config.pbx.freeswitch.password.get_secret_value())
-    for secret in url_secrets(config.database.url):
-        register_secret(secret)
+    log.info("%s", start_line(config, source))
     try:
         daemon = build_daemon(config)
         attach_dialer(config, daemon)

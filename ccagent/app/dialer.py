@@ -47,6 +47,7 @@ from ccagent.core.dialer.engine import (
     Settlement,
 )
 from ccagent.core.legs.model import CallRecord
+from ccagent.log import customer
 from ccagent.pbx.port import DialPlan, Originator
 from ccagent.storage.attempts_repo import AttemptStore
 
@@ -518,7 +519,13 @@ class DialerService:
             return
         except Exception as exc:  # the PBX refused it or is down: the attempt ends failed, not lost
             self.stats.send_errors += 1
-            log.warning("dialer: originate of attempt %s failed: %s", cmd.attempt_id, exc)
+            # the reason may quote the number dialled: the attempt's row keeps it, the log its type
+            log.warning(
+                "dialer: originate of attempt %s failed: %s: %s",
+                cmd.attempt_id,
+                type(exc).__name__,
+                customer(exc),
+            )
             self._sent.append((cmd.attempt_id, None, f"{type(exc).__name__}: {exc}"))
             return
         self.stats.sent += 1

@@ -29,6 +29,7 @@ from ccagent.core import pbx_events as ev
 from ccagent.core.legs.model import CallRecord
 from ccagent.core.legs.tracker import CallTracker
 from ccagent.core.mapping import EmployeeMapper
+from ccagent.log import customer
 from ccagent.pbx.port import Translator
 from ccagent.storage.journal import EventJournal
 from ccagent.storage.repositories import CallStore, save_isolating
@@ -124,7 +125,10 @@ class Pipeline:
         except Exception as exc:
             self.metrics.bad_events.labels("translate").inc()
             log.warning(
-                "skipping untranslatable PBX message %s: %s: %s", message_ids(msg), type(exc).__name__, exc
+                "skipping untranslatable PBX message %s: %s: %s",
+                message_ids(msg),
+                type(exc).__name__,
+                customer(exc),  # it may quote a field's value: a number, a caller's name
             )
             return
         for e in events:
@@ -140,8 +144,8 @@ class Pipeline:
                 "skipping PBX event that broke the leg engine: %s call=%s channel=%s: %s",
                 type(e).__name__,
                 getattr(e, "call", None),
-                getattr(e, "channel", None),
-                exc,
+                customer(getattr(e, "channel", None)),  # Local/0601020304@from-internal-...
+                customer(exc),
             )
             return
         p = self._pending

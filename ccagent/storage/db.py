@@ -5,6 +5,8 @@ writer, ``synchronous=NORMAL`` (durable at checkpoints, fast commits),
 foreign keys on (SQLite ships them off) and a busy timeout so a reader's
 brief lock is waited for rather than failing.  PostgreSQL gets
 ``pool_pre_ping`` so a restarted server does not surface as a failed write.
+Both hide statement parameters from errors and echo: a failed write's message would otherwise
+quote the customer's number it was storing into the journal (R-SAFE-3).
 """
 
 from __future__ import annotations
@@ -60,14 +62,21 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # A server that goes silent (powered off, a partition without a reset) must fail a write in
     # about a minute, not block the writer for the kernel's ~15-minute retransmission timeout:
     # libpq's connect timeout and TCP keepalives (the URL's own query options still win).
     connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in parsed.query}
-    return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(
+        parsed, echo=echo, hide_parameters=True, pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 # what the advisory lock of "the daemon of this database" is named after (hashed with the schema)

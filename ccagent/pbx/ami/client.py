@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ccagent.log import customer
 from ccagent.pbx.ami import actions as A
 from ccagent.pbx.ami.parser import DEFAULT_MAX_MESSAGE_BYTES, AmiMessage, AmiParser, describe
 
@@ -459,7 +460,9 @@ class AmiClient:
         m.skipped = self._base_skipped + parser.skipped
 
     def _on_malformed(self, reason: str, excerpt: str) -> None:
-        log.warning("AMI: skipped malformed input from %s:%s: %s %r", self.host, self.port, reason, excerpt)
+        log.warning(
+            "AMI: skipped malformed input from %s:%s: %s %r", self.host, self.port, reason, customer(excerpt)
+        )
 
     async def _route(self, msg: AmiMessage) -> None:
         action_id = msg.get("ActionID")
@@ -533,7 +536,7 @@ class AmiClient:
             except Exception:
                 self.metrics.handler_errors += 1
                 what = describe(item) if isinstance(item, AmiMessage) else type(item).__name__
-                log.exception("AMI: handler failed on %s; skipped", what)
+                log.exception("AMI: handler failed on %s; skipped", customer(what))  # Channel=Local/<number>@
 
     async def _stop_consumer(self, consumer: asyncio.Task[None]) -> None:
         """Drain what is queued (SIGTERM path), then stop the consumer."""
