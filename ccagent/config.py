@@ -211,11 +211,24 @@ class DaemonConfig(_Section):
     queue_size: int = Field(10_000, ge=1, le=10_000_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_address: str = "127.0.0.1"  # 0.0.0.0 / :: to let a Prometheus on another host scrape
+    # writes failing this long stop the watchdog and the daemon (exit 69): systemd restarts it
+    write_failure_limit_s: float = Field(300.0, gt=0, le=86_400)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("not an IP address (127.0.0.1, 0.0.0.0, ::)") from None
 
 
 class ProjectsConfig(_Section):
