@@ -283,11 +283,24 @@ class DaemonConfig(_Section):
     # customers' numbers and names in records at INFO and above (they are always in DEBUG ones)
     log_customer_data: bool = False
     metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_address: str = "127.0.0.1"  # 0.0.0.0 / :: to let a Prometheus on another host scrape
+    # writes failing this long stop the watchdog and the daemon (exit 69): systemd restarts it
+    write_failure_limit_s: float = Field(300.0, gt=0, le=86_400)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError("not an IP address (127.0.0.1, 0.0.0.0, ::)") from None
 
 
 class ProjectsConfig(_Section):

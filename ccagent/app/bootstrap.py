@@ -110,7 +110,8 @@ def build_daemon(
 ) -> Daemon:
     """The live daemon of ``ccagent run`` (without the dialer: see :func:`attach_dialer`)."""
     wiring, live = daemon_parts(config, clock=clock, wiring=wiring)
-    return Daemon(wiring, live, clock=clock, notifier=notifier)
+    limit = config.daemon.write_failure_limit_s
+    return Daemon(wiring, live, clock=clock, notifier=notifier, write_failure_limit_s=limit)
 
 
 def attach_dialer(config: Config, daemon: Daemon) -> DialerRuntime:
@@ -129,6 +130,7 @@ def attach_dialer(config: Config, daemon: Daemon) -> DialerRuntime:
     daemon.pipeline.event_listeners.append(runtime.dialer.on_event)
     daemon.commit_listeners.append(runtime.on_calls)
     daemon.tickers.append(runtime.tick)
+    daemon.metrics.watch_dialer(runtime.dialer.engine)
     return runtime
 
 
@@ -148,7 +150,7 @@ def start_line(config: Config, source: ConfigSource | None = None) -> str:
 
 def run_daemon(config: Config, *, source: ConfigSource | None = None) -> int:
     """``ccagent run``: the daemon with the dialer, until SIGTERM; returns the exit code."""
-    from os import EX_CONFIG, EX_UNAVAILABLE
+    from os import EX_CANTCREAT, EX_CONFIG, EX_UNAVAILABLE
 
     from ccagent.config import redact_url
     from ccagent.storage.db import explain_error
@@ -161,13 +163,16 @@ def run_daemon(config: Config, *, source: ConfigSource | None = None) -> int:
         explained = explain_error(exc)
         if explained is None:
             raise
-        _code, reason, transient = explained
+        code, reason, transient = explained
         log.error("database %s %s", redact_url(config.database.url), reason)
         # systemd restarts us on 69 (the server may come back); 78 stops the loop
-        # (RestartPreventExitStatus): no restart mends a file that is not a database
+        # (RestartPreventExitStatus): no restart mends a file that is not a database;
+        # 73: a database that refuses writes (read-only file, no grants), as the daemon's probe says
+        if code == EX_CANTCREAT:
+            return code
         return EX_UNAVAILABLE if transient else EX_CONFIG
-    if config.daemon.metrics_port:
+    if port := config.daemon.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(config.daemon.metrics_port, addr="127.0.0.1", registry=daemon.metrics.registry)
+        start_http_server(port, addr=config.daemon.metrics_address, registry=daemon.metrics.registry)
     return asyncio.run(daemon.run())

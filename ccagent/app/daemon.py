@@ -30,13 +30,14 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from os import EX_CONFIG, EX_TEMPFAIL, EX_UNAVAILABLE
+from os import EX_CANTCREAT, EX_CONFIG, EX_TEMPFAIL, EX_UNAVAILABLE
 from typing import Protocol
 
 from ccagent.app.wiring import Wiring
+from ccagent.config import redact_url
 from ccagent.core.legs.model import CallRecord
 from ccagent.pbx.port import Live
-from ccagent.storage.db import daemon_lock
+from ccagent.storage.db import daemon_lock, write_problem
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ CONSUMER_STALL_S = 20.0
 # After a stop request, how long writes are retried against a database that is down; under
 # systemd's TimeoutStopSec=30, so the daemon says what it could not write instead of being killed.
 STOP_WRITE_GRACE_S = 20.0
+# ``daemon.write_failure_limit_s``: writes failing this long are not an outage to wait out but a
+# database that will not take them (a read-only file, a revoked grant): stop, so systemd restarts
+# the daemon and its start-up write probe says why, instead of a healthy-looking unit storing nothing.
+WRITE_FAILURE_LIMIT_S = 300.0
 WATCHDOG_PING_S = 5.0
 
 
@@ -96,6 +101,7 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.time,
         notifier: Notifier | None = None,
+        write_failure_limit_s: float = WRITE_FAILURE_LIMIT_S,
     ) -> None:
         self.wiring = wiring
         self.adapter = wiring.adapter
@@ -113,6 +119,9 @@ class Daemon:
         self._stop = asyncio.Event()
         self._stop_at = 0.0
         self._writes_abandoned = False  # stopping with the database down: gave up after the grace
+        self.write_failure_limit_s = write_failure_limit_s
+        self._failing_since: float | None = None  # monotonic time of the first failed write in a row
+        self.write_limit_hit = False  # writes failed past the limit: no more pings, stopping
         self._last_flush = time.monotonic()
         self._progress = time.monotonic()  # the consumer's last step: the watchdog's evidence of life
         # Periodic work run BY the one consumer (the dialer): ``await ticker(now)`` every tick_s of
@@ -138,6 +147,14 @@ class Daemon:
         # kills without the final commit, and a clean exit 0 would not be restarted by systemd
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, _hup_ignored)
+        engine = self.wiring.engine
+        problem = await asyncio.to_thread(write_problem, engine)
+        if problem is not None:  # one line, and a code systemd can be told not to restart on
+            log.error(
+                "database %s cannot be written: %s", redact_url(engine.url.render_as_string(False)), problem
+            )
+            engine.dispose()
+            return EX_CANTCREAT
         release = daemon_lock(self.wiring.engine)
         if release is None:
             log.error(
@@ -157,6 +174,7 @@ class Daemon:
             log.info("resumed %d open calls from the journal", restored)
         session = self.session
         self.metrics.watch_client(lambda: session.metrics)
+        self.metrics.pbx_connected.set_function(lambda: 1.0 if session.connected else 0.0)
         client_task = asyncio.create_task(self.session.run(), name="pbx-client")
         consumer = asyncio.create_task(self._consume(), name="pbx-consumer")
         watchdog = asyncio.create_task(self._watchdog(consumer), name="watchdog")
@@ -239,23 +257,24 @@ class Daemon:
             try:
                 records = await asyncio.to_thread(self.pipeline.commit)
             except Exception as exc:  # the database is down: keep everything, retry
-                self._progress = time.monotonic()  # failing fast and retrying is alive, not wedged
                 self.stats.flush_failures += 1
-                self.metrics.write_errors.inc()
+                self.metrics.write_failures.inc()
+                if self._write_failed(exc):
+                    return
                 if self._stop.is_set() and time.monotonic() - self._stop_at >= STOP_WRITE_GRACE_S:
                     self._writes_abandoned = True
                     log.error(
                         "stopping with the database unreachable (%s: %s): %d pending item(s) not "
                         "written; calls journaled before the outage resume at the next start",
                         type(exc).__name__,
-                        exc,
+                        _first_line(exc),
                         self.pipeline.pending,
                     )
                     return
-                log.error(
+                log.error(  # the driver's line only: the statement's parameters hold phone numbers
                     "database write failed (%s: %s); retrying in %.1fs, nothing is dropped",
                     type(exc).__name__,
-                    exc,
+                    _first_line(exc),
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -263,8 +282,40 @@ class Daemon:
                 continue
             self.stats.flushes += 1
             self._last_flush = self._progress = time.monotonic()
+            self._failing_since = None
+            self.metrics.write_failing_s.set(0)
             await self._dispatch(records)
             return
+
+    def _write_failed(self, exc: Exception) -> bool:
+        """Account for one failed flush; True once failures have lasted past the limit.
+
+        Until the limit, failing fast and retrying is an outage waited out (progress: the watchdog
+        pings).  Past it, the retry loop is no longer life: the watchdog stops, one line says why,
+        and the daemon stops at once (exit 69; no stop grace: the database has had its chance),
+        so systemd restarts it and the start-up probe names the cause.
+        """
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        failing = now - self._failing_since
+        self.metrics.write_failing_s.set(failing)
+        if failing < self.write_failure_limit_s:
+            self._progress = now
+            return False
+        self.write_limit_hit = self._writes_abandoned = True
+        self.metrics.healthy.set(0)
+        log.error(
+            "database writes have failed for %.0f s (daemon.write_failure_limit_s), last %s: %s; "
+            "stopping the watchdog and the daemon (%d pending item(s) not written; calls journaled "
+            "before the failures resume at the next start, the PBX's channel list closes the rest)",
+            failing,
+            type(exc).__name__,
+            _first_line(exc),
+            self.pipeline.pending,
+        )
+        self.request_stop()
+        return True
 
     async def _dispatch(self, records: Sequence[CallRecord]) -> None:
         """Committed calls to the listeners, here on the loop (not in the commit's worker thread)."""
@@ -287,12 +338,21 @@ class Daemon:
         retries, is progress; none for ``CONSUMER_STALL_S`` stops the pings.
         """
         while not consumer.done():
-            if time.monotonic() - self._progress < CONSUMER_STALL_S:
+            alive = time.monotonic() - self._progress < CONSUMER_STALL_S and not self.write_limit_hit
+            self.metrics.healthy.set(1 if alive else 0)
+            if alive:
                 self.notifier.watchdog()
             await asyncio.sleep(WATCHDOG_PING_S)
 
 
 _STOP = object()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's statement and background lines."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _hup_ignored() -> None:

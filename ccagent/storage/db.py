@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Callable
-from os import EX_CONFIG, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE
+from os import EX_CANTCREAT, EX_CONFIG, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 
@@ -186,6 +187,62 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def write_problem(engine: Engine) -> str | None:
+    """Why the daemon could not write this database, or None when it can.
+
+    A schema already at head needs no write to start, so a read-only SQLite file (or directory, for
+    the WAL files) or a PostgreSQL role without write grants used to surface only at the first
+    flush, retried forever behind a satisfied watchdog.  Each table the daemon writes gets an
+    INSERT, UPDATE and DELETE that touch no row, in one transaction rolled back: the database
+    checks the right (and SQLite takes its write lock) without a row changing.
+    """
+    from ccagent.storage.models import Base
+
+    try:
+        with engine.connect() as conn, conn.begin() as tx:
+            try:
+                for table in Base.metadata.sorted_tables:
+                    name = conn.dialect.identifier_preparer.quote(table.name)
+                    col = conn.dialect.identifier_preparer.quote(next(iter(table.columns)).name)
+                    conn.execute(text(f"INSERT INTO {name} SELECT * FROM {name} WHERE 1 = 0"))
+                    conn.execute(text(f"UPDATE {name} SET {col} = {col} WHERE 1 = 0"))
+                    conn.execute(text(f"DELETE FROM {name} WHERE 1 = 0"))
+            finally:
+                tx.rollback()
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        lines = (str(orig) if orig is not None else str(exc)).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
+        return reason + _sqlite_file_hint(engine)
+    return None
+
+
+def _sqlite_file_hint(engine: Engine) -> str:
+    """Who may write a SQLite file and its directory (the WAL and lock files live beside it)."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return ""
+    path = Path(database.removeprefix("file:").split("?", 1)[0]).expanduser()
+    try:
+        st, dst = path.stat(), path.parent.stat()
+    except OSError:
+        return ""
+    return (
+        f" (file {path}: uid {st.st_uid} mode {st.st_mode & 0o7777:04o}, "
+        f"directory uid {dst.st_uid} mode {dst.st_mode & 0o7777:04o}; this process runs as uid {os.getuid()})"
+    )
+
+
+# A database that answers but refuses writes: a restart does not mend it, an admin's chown/GRANT does.
+_CANNOT_WRITE = (
+    "readonly database",
+    "read-only transaction",
+    "permission denied for table",
+    "permission denied for relation",
+    "permission denied for schema",
+    "permission denied for sequence",
+)
+
 # PostgreSQL's answers that no restart changes: wrong credentials, a database or role that is missing
 _PERMANENT = ("password authentication failed", "does not exist", "no password supplied", "permission denied")
 
@@ -209,6 +266,8 @@ def explain_error(exc: Exception) -> tuple[int, str, bool] | None:
     reason = text[0] if text else type(exc).__name__
     if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
         return EX_DATAERR, f"{reason}: not a ccagent database yet (`ccagent db upgrade` creates it)", False
+    if any(x in reason for x in _CANNOT_WRITE):
+        return EX_CANTCREAT, f"cannot be written: {reason}", False
     if isinstance(exc, OperationalError):
         if "unable to open database file" in reason:
             return EX_NOINPUT, f"{reason} (a directory, or no permission?)", False

@@ -296,7 +296,7 @@ def test_R_OPS_5_metrics_export_pipeline_and_client_counters(sqlite_url: str) ->
     text = asyncio.run(scenario()).decode()
     assert "ccagent_calls_written_total 1.0" in text
     assert "ccagent_legs_written_total 1.0" in text
-    assert "ccagent_pbx_client_connects 1.0" in text
+    assert "ccagent_pbx_client_connects_total 1.0" in text  # a Counter since issue 13
     assert SECRET not in text
 
 
