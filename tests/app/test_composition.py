@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from ccagent.app.bootstrap import build, build_daemon, pbx_adapter
 from ccagent.app.daemon import NullNotifier
 from ccagent.app.dialer_runtime import DialerRuntime
@@ -20,8 +18,8 @@ from ccagent.config import ProjectsConfig, parse_config
 from ccagent.core.dialer.engine import Originate
 from ccagent.core.legs.model import CallRecord
 from ccagent.pbx.ami.capture import iter_ami_capture
-from ccagent.storage.models import ContactRow
 from tests.acceptance.legs_oracle import TRACES
+from tests.dialer.helpers import one_contact
 
 ONE_CALL = TRACES / "asterisk" / "01-inbound-direct-answered"
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()  # a Tuesday, 14:00 in Kyiv
@@ -103,21 +101,7 @@ def test_R_PRJ_5_the_dialer_runtime_is_built_from_its_parts_without_a_daemon(tmp
     service = ProjectService(runtime.repo, clock=lambda: datetime.fromtimestamp(T0, UTC))
     service.create("ai", "AI", "autoinformer", settings={"message": "ccagent/promo"})
     now = datetime.fromtimestamp(T0, UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            ContactRow.__table__.insert(),
-            [
-                dict(
-                    phone_e164="+380501234567",
-                    name="I",
-                    time_zone=None,
-                    fields={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            ],
-        )
-        (cid,) = conn.execute(text("SELECT id FROM contacts")).scalars()
+    cid = one_contact(engine, "+380501234567", now)
     runtime.repo.add_contacts("ai", [cid], now)
     service.start("ai")
 

@@ -66,3 +66,17 @@ def replay_asterisk(
         for e in tr.translate(msg):
             out = tracker.apply(e)
             yield e, list(out.calls)
+
+
+def one_contact(engine: Any, phone_e164: str, now: Any) -> str:
+    """A contact row in the base (no project yet), written as the import would; its id."""
+    from sqlalchemy import select
+
+    from ccagent.storage.models import ContactRow
+
+    row = {"phone_e164": phone_e164, "name": "I", "time_zone": None, "fields": {}}
+    with engine.begin() as conn:
+        conn.execute(ContactRow.__table__.insert(), [{**row, "created_at": now, "updated_at": now}])
+        return str(
+            conn.execute(select(ContactRow.id).where(ContactRow.phone_e164 == phone_e164)).scalar_one()
+        )

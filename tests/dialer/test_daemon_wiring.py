@@ -26,6 +26,7 @@ from ccagent.sim.dialer_script import AmiDialerScript
 from ccagent.storage.contacts_repo import ContactsRepo
 from ccagent.storage.projects_repo import ProjectRepo
 from tests.dialer.dialer_daemon import SECRET, TRUNK, AccelClock, config_for
+from tests.dialer.helpers import one_contact
 
 SPEED = 40.0
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()  # a Tuesday, 14:00 in Kyiv
@@ -207,7 +208,6 @@ def test_R_PRJ_9_a_contact_status_update_the_database_refuses_is_retried_not_los
     customer who already got through."""
     from ccagent.app.projects import SYSTEM
     from ccagent.core.projects import GlobalStatusRules, RuleScope
-    from ccagent.storage.models import ContactRow
     from tests.storage.conftest import make_leg, make_record
 
     runtime, service = _offline_runtime(tmp_path)
@@ -215,21 +215,7 @@ def test_R_PRJ_9_a_contact_status_update_the_database_refuses_is_retried_not_los
     engine = repo.engine
     service.create("spring", "spring", "operators", mode="progressive", queue="support")
     now = datetime.fromtimestamp(T0, UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            ContactRow.__table__.insert(),
-            [
-                dict(
-                    phone_e164="+380501234567",
-                    name="I",
-                    time_zone=None,
-                    fields={},
-                    created_at=now,
-                    updated_at=now,
-                )
-            ],
-        )
-        (cid,) = conn.execute(text("SELECT id FROM contacts")).scalars()
+    cid = one_contact(engine, "+380501234567", now)
     repo.add_contacts("spring", [cid], now)
     service.set_global_rules(GlobalStatusRules(inbound_answered=RuleScope.ALL_PROJECTS), SYSTEM)
     real = repo.mark_reached
